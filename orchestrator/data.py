@@ -1,0 +1,331 @@
+"""Load measured time series (time, voltage, current) for fits.
+
+A data source is a string such as ``"file:data/1C.csv"`` or ``"folder:data/rpt"``, a pandas
+DataFrame, or a :class:`DataOptions` (dict) that adds column mapping and filters. Each source
+prefix is a loader in a registry that its defining module fills (see :func:`register_source`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+__all__ = ["DataError", "DataOptions", "DataSpec", "Measurement", "SourceLoader",
+           "load_measurements", "register_source"]
+
+TIME, VOLTAGE, CURRENT, STEP = "Time [s]", "Voltage [V]", "Current [A]", "Step"
+_TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+# A folder often holds README or notes .txt files, so only these are picked up from folders.
+_FOLDER_SUFFIXES = (".csv", ".parquet")
+
+
+class DataError(ValueError):
+    """A measured data source that cannot be used for a fit.
+
+    The message names the source file (and the column at fault), what was wrong, and how to fix it.
+    Rows are counted as pandas does: from 0, over the data rows, header excluded.
+    """
+
+
+class DataOptions(BaseModel):
+    """How to read one measured data source; the ``data`` entry of a pipeline spec.
+
+    Attributes
+    ----------
+    source : str
+        ``"file:<path>"``, ``"folder:<path>"`` or another registered prefix.
+    column_map : dict of str to str
+        ``{file column: PyBaMM column}``, e.g. ``{"U": "Voltage [V]"}``.
+    columns : list of str, optional
+        Names for the columns of a header-less text file, in order.
+    sep : str, optional
+        CSV separator; by default a comma, or tab / whitespace when the first line has no comma.
+    current_sign : {"positive_discharge", "positive_charge"}
+        Sign convention of the file; ``"positive_charge"`` negates the current to PyBaMM's.
+    steps : list of int, optional
+        Keep only rows whose ``"Step"`` column is one of these.
+    current : float, optional
+        Constant current [A], in the file's sign convention, for files without a current column.
+    time_range : (float, float), optional
+        Keep rows with ``t0 <= "Time [s]" <= t1`` (file time, before the shift to 0).
+
+    Examples
+    --------
+    >>> DataOptions(source="file:1C_discharge_U.txt", columns=["Time [s]", "Voltage [V]"],
+    ...             current=2.28).current
+    2.28
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    column_map: dict[str, str] = {}
+    columns: list[str] | None = None
+    sep: str | None = None
+    current_sign: Literal["positive_discharge", "positive_charge"] = "positive_discharge"
+    steps: list[int] | None = None
+    current: float | None = None
+    time_range: tuple[float, float] | None = None
+
+    @field_validator("time_range")
+    @classmethod
+    def _check_time_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not value[0] < value[1]:
+            raise ValueError(f"time_range must be [t0, t1] with t0 < t1, got {list(value)}")
+        return value
+
+
+DataSpec = str | DataOptions
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: `==` on a DataFrame field has no single truth value
+class Measurement:
+    """One measured time series, in PyBaMM column names and sign convention.
+
+    ``frame`` has ``"Time [s]"`` (from 0, strictly increasing), ``"Voltage [V]"`` and
+    ``"Current [A]"`` (positive on discharge), plus any other columns of the file. ``sha256``
+    is the hash of the raw file bytes (for a DataFrame, of its CSV serialisation).
+    """
+
+    name: str
+    source: str
+    frame: pd.DataFrame
+    sha256: str
+
+    @property
+    def time(self) -> np.ndarray:
+        return self.frame[TIME].to_numpy()
+
+    @property
+    def voltage(self) -> np.ndarray:
+        return self.frame[VOLTAGE].to_numpy()
+
+    @property
+    def current(self) -> np.ndarray:
+        return self.frame[CURRENT].to_numpy()
+
+
+SourceLoader = Callable[[str, DataOptions, Path], list[Measurement]]
+_SOURCES: dict[str, SourceLoader] = {}
+
+
+def register_source(prefix: str, loader: SourceLoader) -> None:
+    """Make ``"<prefix>:<target>"`` sources load with ``loader(target, options, base_dir)``.
+
+    Examples
+    --------
+    >>> def load_db(target, options, base_dir):
+    ...     return load_measurements(my_db.fetch(target))  # doctest: +SKIP
+    >>> register_source("db", load_db)  # doctest: +SKIP
+    """
+    if not prefix or ":" in prefix:
+        raise ValueError(f"source prefix must be a non-empty name without ':', got {prefix!r}")
+    _SOURCES[prefix] = loader
+
+
+def load_measurements(
+    source: DataSpec | pd.DataFrame | dict[str, Any], *, base_dir: Path | None = None
+) -> list[Measurement]:
+    """Load, validate and normalise measured data.
+
+    Parameters
+    ----------
+    source : str, DataOptions, dict or pandas.DataFrame
+        ``"file:<path>"`` (one measurement), ``"folder:<path>"`` (one per ``*.csv`` /
+        ``*.parquet``, sorted by name), a DataFrame (named ``"dataframe"``), or options.
+    base_dir : Path, optional
+        Directory that relative paths resolve against; the current directory by default.
+
+    Returns
+    -------
+    list of Measurement
+
+    Raises
+    ------
+    DataError
+        Naming the file and column, for anything that would make a fit meaningless.
+
+    Examples
+    --------
+    >>> [m] = load_measurements({"source": "file:lgm50_rpt_25degC.parquet", "steps": [5],
+    ...                          "current_sign": "positive_charge"})  # doctest: +SKIP
+    >>> m.time[0], m.current.mean()  # doctest: +SKIP
+    (0.0, 0.500005)
+    """
+    if isinstance(source, pd.DataFrame):
+        frame = _prepare(source, DataOptions(source="dataframe"), "dataframe")
+        raw = source.to_csv(index=False).encode()
+        return [Measurement("dataframe", "dataframe", frame, hashlib.sha256(raw).hexdigest())]
+    options = _to_options(source)
+    prefix, colon, target = options.source.partition(":")
+    valid = ", ".join(sorted(_SOURCES))
+    if not colon:
+        raise DataError(f"data source {options.source!r} has no prefix; write e.g. "
+                        f"'file:{options.source}' or 'folder:{options.source}' (prefixes: {valid})")
+    if prefix not in _SOURCES:
+        raise DataError(f"unknown data source prefix {prefix!r} in {options.source!r}; valid "
+                        f"prefixes: {valid}. Register a loader with register_source({prefix!r}, ...)")
+    return _SOURCES[prefix](target, options, Path.cwd() if base_dir is None else Path(base_dir))
+
+
+def _to_options(source: object) -> DataOptions:
+    if isinstance(source, DataOptions):
+        return source
+    if isinstance(source, str):
+        return DataOptions(source=source)
+    if isinstance(source, dict):
+        try:
+            return DataOptions.model_validate(source)
+        except ValidationError as exc:
+            raise DataError(f"invalid data options for {source.get('source')!r} (valid keys: "
+                            f"{', '.join(DataOptions.model_fields)}):\n{exc}") from exc
+    raise TypeError(f"data source must be a str, dict, DataOptions or pandas.DataFrame, "
+                    f"got {type(source).__name__}")
+
+
+def _load_file(target: str, options: DataOptions, base_dir: Path) -> list[Measurement]:
+    path = base_dir / target
+    if not path.is_file():
+        raise DataError(f"{target}: file not found (resolved to {path.resolve()}); check the "
+                        f"path, relative paths resolve against base_dir")
+    return [_load_path(path, options, f"file:{target}")]
+
+
+def _load_folder(target: str, options: DataOptions, base_dir: Path) -> list[Measurement]:
+    folder = base_dir / target
+    if not folder.is_dir():
+        raise DataError(f"{target}: folder not found (resolved to {folder.resolve()})")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in _FOLDER_SUFFIXES)
+    if not paths:
+        raise DataError(f"{folder}: no {' or '.join(_FOLDER_SUFFIXES)} files in the folder; "
+                        f"load other files one by one with 'file:<path>'")
+    return [_load_path(p, options, f"file:{Path(target) / p.name}") for p in paths]
+
+
+def _load_path(path: Path, options: DataOptions, source: str) -> Measurement:
+    raw = path.read_bytes()
+    frame = _prepare(_read(path, raw, options), options, str(path))
+    return Measurement(path.stem, source, frame, hashlib.sha256(raw).hexdigest())
+
+
+def _read(path: Path, raw: bytes, options: DataOptions) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix not in (*_TEXT_SUFFIXES, ".parquet"):
+        raise DataError(f"{path}: unsupported file type {suffix!r}; supported: "
+                        f"{', '.join(_TEXT_SUFFIXES)}, .parquet. Convert the file, or read it "
+                        f"with pandas and pass the DataFrame")
+    if not raw.strip():
+        raise DataError(f"{path}: file is empty")
+    if suffix == ".parquet" and options.columns is not None:
+        raise DataError(f"{path}: columns= names header-less text files; rename parquet "
+                        f"columns with column_map instead")
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(io.BytesIO(raw))
+        frame = pd.read_csv(io.BytesIO(raw), sep=options.sep or _sniff_sep(raw), index_col=False,
+                            header=None if options.columns is not None else 0)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: cannot be read as {suffix[1:]} ({exc})") from exc
+    if options.columns is not None:
+        if len(options.columns) != frame.shape[1]:
+            raise DataError(f"{path}: columns= gives {len(options.columns)} names but the file "
+                            f"has {frame.shape[1]} columns; give one name per column")
+        frame.columns = options.columns
+    return frame
+
+
+def _sniff_sep(raw: bytes) -> str:
+    first_line = raw.lstrip().split(b"\n", 1)[0]
+    if b"," in first_line:
+        return ","
+    return "\t" if b"\t" in first_line else r"\s+"
+
+
+def _prepare(frame: pd.DataFrame, options: DataOptions, label: str) -> pd.DataFrame:
+    unknown = [c for c in options.column_map if c not in frame.columns]
+    if unknown:
+        raise DataError(f"{label}: column_map names column(s) {unknown} that the file does not "
+                        f"have; present columns: {list(frame.columns)}")
+    frame = frame.rename(columns=options.column_map)
+    if options.current is not None:
+        if CURRENT in frame.columns:
+            raise DataError(f"{label}: column {CURRENT!r} is present and current= was also given; "
+                            f"drop one of them")
+        frame = frame.assign(**{CURRENT: options.current})
+    filters = [STEP] if options.steps is not None else []
+    missing = [c for c in (TIME, VOLTAGE, CURRENT, *filters) if c not in frame.columns]
+    if missing:
+        raise DataError(_missing_message(label, missing, list(frame.columns)))
+
+    frame = _numeric(frame, [TIME, *filters], label)
+    if options.steps is not None:
+        frame = frame[frame[STEP].isin(options.steps)]
+    if options.time_range is not None:
+        frame = frame[frame[TIME].between(*options.time_range)]
+    if frame.empty:
+        how = f" after filtering (steps={options.steps}, time_range={options.time_range})"
+        raise DataError(f"{label}: no data rows" + (how if filters or options.time_range else ""))
+    frame = _numeric(frame, [VOLTAGE, CURRENT], label)
+
+    time = frame[TIME].to_numpy()
+    bad = np.flatnonzero(np.diff(time) <= 0)
+    if bad.size:
+        i = bad[0] + 1
+        raise DataError(f"{label}: column {TIME!r} is not strictly increasing: row {frame.index[i]} "
+                        f"has t = {time[i]} after t = {time[i - 1]} ({bad.size} such rows). Select "
+                        f"one monotonic segment with steps= or time_range=, or remove repeated rows")
+    sign = -1.0 if options.current_sign == "positive_charge" else 1.0
+    return frame.reset_index(drop=True).assign(**{
+        TIME: (time - time[0]).astype(float),
+        VOLTAGE: frame[VOLTAGE].to_numpy(dtype=float),
+        CURRENT: sign * frame[CURRENT].to_numpy(dtype=float),
+    })
+
+
+def _numeric(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
+    """Convert ``columns`` to numbers, reporting every non-numeric or NaN column at once."""
+    problems = []
+    for column in columns:
+        values = pd.to_numeric(frame[column], errors="coerce")
+        text = values.isna() & frame[column].notna()
+        if text.any():
+            problems.append(f"column {column!r} has {text.sum()} non-numeric value(s), the first "
+                            f"{frame[column][text].iloc[0]!r} at row {text.idxmax()}")
+        elif values.isna().any():
+            problems.append(f"column {column!r} has {values.isna().sum()} NaN value(s), the first "
+                            f"at row {values.isna().idxmax()}")
+        frame = frame.assign(**{column: values})
+    if problems:
+        raise DataError(f"{label}: " + "; ".join(problems) + ". Fix or drop those rows, exclude "
+                        "them with steps= / time_range=, or check sep= and columns=")
+    return frame
+
+
+def _missing_message(label: str, missing: list[str], present: list[str]) -> str:
+    hints = [f"map file columns with column_map={{'<file column>': {missing[0]!r}}}"]
+    if CURRENT in missing:
+        hints.append("give a constant current with current=<A>")
+    if all(_is_number(c) for c in present):
+        hints.insert(0, "the file seems to have no header row: name its columns with columns=[...]")
+    return (f"{label}: missing column(s) {missing}; present columns: {present}. To fix, "
+            + ", or ".join(hints))
+
+
+def _is_number(name: object) -> bool:
+    try:
+        float(str(name))
+    except ValueError:
+        return False
+    return True
+
+
+register_source("file", _load_file)
+register_source("folder", _load_folder)
