@@ -162,8 +162,7 @@ def load_measurements(
     """
     if isinstance(source, pd.DataFrame):
         frame = _prepare(source, DataOptions(source="dataframe"), "dataframe")
-        raw = source.to_csv(index=False).encode()
-        return [Measurement("dataframe", "dataframe", frame, hashlib.sha256(raw).hexdigest())]
+        return [Measurement("dataframe", "dataframe", frame, dataframe_sha256(source))]
     options = _to_options(source)
     prefix, colon, target = options.source.partition(":")
     valid = ", ".join(sorted(_SOURCES))
@@ -174,6 +173,11 @@ def load_measurements(
         raise DataError(f"unknown data source prefix {prefix!r} in {options.source!r}; valid "
                         f"prefixes: {valid}. Register a loader with register_source({prefix!r}, ...)")
     return _SOURCES[prefix](target, options, Path.cwd() if base_dir is None else Path(base_dir))
+
+
+def dataframe_sha256(frame: pd.DataFrame) -> str:
+    """Checksum of a DataFrame's content (its CSV text), so lineage can name in-memory data."""
+    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
 
 
 def _to_options(source: object) -> DataOptions:

@@ -1,0 +1,25 @@
+"""`entry`: seeds the parameter values that later elements start from."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import xarray as xr
+from pydantic import Field
+
+from elements.base import ELEMENTS, Context, ElementType, Result
+from elements.schema import Strict
+
+
+class EntrySpec(Strict):
+    element_type: Literal["entry"]
+    values: dict[str, float] = Field(default_factory=dict)
+
+
+def run(spec: EntrySpec, ctx: Context) -> Result:
+    names = list(spec.values)
+    ds = xr.Dataset({"value": ("parameter", [spec.values[n] for n in names])}, coords={"parameter": names})
+    return Result(parameters=dict(spec.values), datasets={"": ds}, summary={"values": dict(spec.values)})
+
+
+ELEMENTS.register("entry")(ElementType(EntrySpec, run))

@@ -1,0 +1,27 @@
+"""Compile a validated pipeline into a Dask graph: one node per element, in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dask.delayed import Delayed, delayed
+
+from orchestrator.spec import Pipeline
+from orchestrator.worker import run_element
+
+
+def compile_pipeline(pipeline: Pipeline, path: Path, *, run_id: str, base_dir: Path) -> Delayed:
+    """The graph whose result is the parameter values after the last element.
+
+    Each node receives the values accumulated so far (Ionworks' existing_parameters). Keys read
+    like the pipeline: ``"<element>-<run id>"``.
+    """
+    upstream: Any = {}
+    names = list(pipeline.elements)
+    for name in names:
+        upstream = delayed(run_element, pure=False)(
+            str(path), name, pipeline.elements[name], upstream, str(base_dir),
+            last=name == names[-1], dask_key_name=f"{name}-{run_id}",
+        )
+    return upstream
