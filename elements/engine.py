@@ -7,7 +7,10 @@ object in the package (functions from a user's ``__main__`` arrive with fresh gl
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -38,14 +41,14 @@ class Problem:
     cost: str = "RMSE"
     weight: float = 1.0
     threads: int = field(default_factory=lambda: int(config.get("solve.threads")))
-    max_steps: int = field(default_factory=lambda: int(config.get("solve.max-steps")))
+    time_limit: float = field(default_factory=lambda: float(config.get("solve.time-limit")))
 
     @cached_property
     def key(self) -> str:
         """Token of what the built simulation depends on (not the data compared against)."""
         return "sim-" + tokenize(
             self.model, self.model_options, self.parameter_set, sorted(self.fixed.items()),
-            self.inputs, self.time, self.current, sorted(self.data), self.threads, self.max_steps,
+            self.inputs, self.time, self.current, sorted(self.data), self.threads,
         )
 
 
@@ -61,6 +64,12 @@ class Outcome:
 _cache: OrderedDict[str, Any] = OrderedDict()
 _lock = threading.Lock()
 stats = {"builds": 0, "solves": 0}
+_thread = threading.local()
+
+
+def thread_solves() -> int:
+    """Solves the calling thread has run: one task's own count, where ``stats`` sums the process."""
+    return getattr(_thread, "solves", 0)
 
 
 def built(problem: Problem) -> tuple[Any, Any]:
@@ -78,7 +87,7 @@ def built(problem: Problem) -> tuple[Any, Any]:
     values.update({name: "[input]" for name in problem.inputs}, check_already_exists=False)
     solver = pybamm.IDAKLUSolver(
         output_variables=list(problem.data),
-        options={"num_threads": problem.threads, "max_num_steps": problem.max_steps},
+        options={"num_threads": problem.threads},
     )
     sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
     sim.build()
@@ -94,31 +103,50 @@ def built(problem: Problem) -> tuple[Any, Any]:
 def solve(problem: Problem, X: np.ndarray) -> list[Outcome]:
     """Solve every row of X (natural units, one column per input) in one batched IDAKLU call.
 
-    A failing batch is retried candidate by candidate so that only the infeasible ones fail.
+    A failing or overdue batch is retried candidate by candidate so that only the bad ones fail.
     """
-    model, solver = built(problem)
     inputs = [dict(zip(problem.inputs, map(float, row))) for row in np.atleast_2d(X)]
-    t_span = [float(problem.time[0]), float(problem.time[-1])]
-    try:
-        solutions = solver.solve(model, t_span, inputs=inputs, t_interp=problem.time)
-        solutions = solutions if isinstance(solutions, list) else [solutions]
-    except Exception:
-        solutions = None
     stats["solves"] += len(inputs)
-    if solutions is not None:
+    _thread.solves = thread_solves() + len(inputs)
+    try:
+        solutions = _solve_within(problem, inputs, problem.time_limit * len(inputs))
         return [_outcome(problem, s) for s in solutions]
+    except Exception as exc:  # noqa: BLE001 - any solver failure is data, not a crash
+        if len(inputs) == 1:
+            return [_failed(exc)]
     outcomes = []
     for one in inputs:
         try:
-            outcomes.append(_outcome(problem, solver.solve(model, t_span, inputs=one, t_interp=problem.time)))
-        except Exception as exc:  # noqa: BLE001 - any solver failure is data, not a crash
-            outcomes.append(Outcome(None, _failure_status(exc), f"{type(exc).__name__}: {exc}"))
+            outcomes.append(_outcome(problem, _solve_within(problem, [one], problem.time_limit)[0]))
+        except Exception as exc:  # noqa: BLE001
+            outcomes.append(_failed(exc))
     return outcomes
 
 
-def _failure_status(exc: Exception) -> str:
-    text = str(exc).lower()
-    return TIMEOUT if "max_num_steps" in text or "mxstep" in text or "too much work" in text else INFEASIBLE
+def _solve_within(problem: Problem, inputs: list[dict[str, float]], seconds: float) -> list[Any]:
+    """One batched solve, abandoned after ``seconds``.
+
+    IDAKLU has no wall-clock limit, but it releases the GIL: the solve runs in its own thread and
+    an overdue one is left to finish in the background, its solver dropped from the cache so
+    that no later solve shares it.
+    """
+    model, solver = built(problem)
+    t_span = [float(problem.time[0]), float(problem.time[-1])]
+    pool = ThreadPoolExecutor(max_workers=1)
+    started = time.perf_counter()
+    future = pool.submit(solver.solve, model, t_span, inputs=inputs, t_interp=problem.time)
+    pool.shutdown(wait=False)
+    try:
+        solutions = future.result(timeout=seconds)
+    except FutureTimeout:
+        with _lock:
+            _cache.pop(problem.key, None)
+        raise TimeoutError(f"solve exceeded {seconds:.3g} s (after {time.perf_counter() - started:.3g} s)") from None
+    return solutions if isinstance(solutions, list) else [solutions]
+
+
+def _failed(exc: Exception) -> Outcome:
+    return Outcome(None, TIMEOUT if isinstance(exc, TimeoutError) else INFEASIBLE, f"{type(exc).__name__}: {exc}")
 
 
 def _outcome(problem: Problem, solution: Any) -> Outcome:

@@ -27,7 +27,7 @@ def known(registry: Any, name: str) -> str:
 class ParameterSpec(Strict):
     """A parameter to fit: bounds in the parameter's own units, searched in `transform` space."""
 
-    bounds: tuple[float, float]
+    bounds: list[float] = Field(min_length=2, max_length=2, description="[lower, upper]")
     initial_value: float | None = None
     transform: Literal["none", "log10"] = "none"
 

@@ -1,3 +1,63 @@
-"""Shared pytest configuration."""
+"""Shared pytest configuration and fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = ["tests.slurm_fixture"]
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+D_N = "Negative particle diffusivity [m2.s-1]"
+D_P = "Positive particle diffusivity [m2.s-1]"
+TRUE = {D_N: 3.3e-14, D_P: 4e-15}
+
+
+@pytest.fixture(scope="session")
+def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """DESIGN.md's problem: SPMe, Chen2020, 1C (5 A) for 3500 s, 1 mV noise, seed 0."""
+    from elements.synthetic import synthetic_discharge
+
+    path = tmp_path_factory.mktemp("data") / "synthetic_1C.csv"
+    synthetic_discharge(values=TRUE, current=5.0, duration=3500.0).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def short_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 10-minute 1C discharge: cheap enough for fits in fast tests."""
+    from elements.synthetic import synthetic_discharge
+
+    path = tmp_path_factory.mktemp("data") / "short_1C.csv"
+    synthetic_discharge(values=TRUE, current=5.0, duration=600.0).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def client():
+    """A real two-worker LocalCluster shared by the end-to-end tests."""
+    from clusters.local import local_client
+
+    with local_client(n_workers=2, threads_per_worker=1) as made:
+        yield made
+
+
+def fit_pipeline(data: Path, **optimizer: object) -> dict:
+    """A two-diffusivity fit followed by a validation, on one data file."""
+    objective = {"objective": "CurrentDriven", "model": {"type": "SPMe"}, "data": f"file:{data}"}
+    return {
+        "project": "tests",
+        "elements": {
+            "fit": {
+                "element_type": "data_fit",
+                "objectives": {"1C": objective},
+                "parameters": {
+                    D_N: {"bounds": [1e-15, 1e-12], "transform": "log10"},
+                    D_P: {"bounds": [1e-16, 1e-13], "transform": "log10"},
+                },
+                "optimizer": {"type": "ScipyDifferentialEvolution", "seed": 0, **optimizer},
+            },
+            "check": {"element_type": "validation", "objectives": {"1C": objective}},
+        },
+    }

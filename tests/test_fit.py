@@ -1,0 +1,192 @@
+"""The data_fit and validation elements, the solve engine, and end-to-end runs on a real LocalCluster."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import orchestrator
+from elements import engine
+from elements.base import Context
+from elements.objectives import problems
+from orchestrator.spec import load_pipeline
+from orchestrator.worker import run_element
+from tests.conftest import D_N, D_P, SHARED_DATA, TRUE, fit_pipeline
+
+
+def run_serially(spec: dict, store: Path) -> dict:
+    """Run every element in this process with a serial map: the fast path for unit tests."""
+    from orchestrator.runner import prepare
+
+    pipeline, path, run_id, base = prepare(spec, store_root=store)
+    values: dict = {}
+    names = list(pipeline.elements)
+    for name in names:
+        values = run_element(str(path), name, pipeline.elements[name], values, str(base), last=name == names[-1])
+    return orchestrator.status(run_id, store=store)
+
+
+@pytest.fixture(scope="module")
+def short_problem(short_csv):
+    spec = load_pipeline(fit_pipeline(short_csv)).elements["fit"]
+    [problem] = problems(spec.objectives, inputs=[D_N, D_P], existing={}, cost="RMSE", base_dir=Path.cwd())
+    return problem
+
+
+def test_serial_fit_keeps_every_evaluation(short_csv, tmp_path):
+    info = run_serially(fit_pipeline(short_csv, popsize=4, maxiter=3), tmp_path)
+    assert info["status"] == "completed"
+    fit = orchestrator.open_run(info["run_id"], tmp_path)["fit"].to_dataset()
+    # scipy DE: popsize x n_parameters members, initial population plus one per generation
+    assert fit.sizes["evaluation"] == 8 * (fit.attrs["nit"] + 1)
+    assert fit.sizes["parameter"] == 2
+    assert float(fit.best_cost) == pytest.approx(float(fit.cost.min()))
+    best = fit.x.isel(evaluation=int(fit.cost.argmin("evaluation")))
+    np.testing.assert_allclose(best.values, fit.best_x.values)
+    assert set(fit.status.values) <= {"ok", "terminated", "infeasible", "timeout"}
+    assert info["elements"]["fit"]["summary"]["parameters"] == dict(zip(fit.parameter.values, fit.best_x.values))
+
+
+def test_validation_reports_metrics_and_traces(short_csv, tmp_path):
+    spec = fit_pipeline(short_csv)
+    spec["elements"] = {
+        "seed": {"element_type": "entry", "values": TRUE},
+        "check": spec["elements"]["check"],
+    }
+    info = run_serially(spec, tmp_path)
+    metrics = info["elements"]["check"]["summary"]["metrics"]["1C"]
+    assert metrics["RMSE"] < 0.0015  # the true parameters: only the 1 mV noise is left
+    assert metrics["MAE"] <= metrics["RMSE"] <= metrics["Max"]
+    tree = orchestrator.open_run(info["run_id"], tmp_path)
+    trace = tree["check/traces/1C"].to_dataset()
+    residual = trace["model Voltage [V]"] - trace["data Voltage [V]"]
+    assert float(np.sqrt((residual**2).mean())) == pytest.approx(metrics["RMSE"])
+
+
+def test_entry_values_flow_into_later_elements(short_csv, tmp_path):
+    wrong = {D_N: 1e-15, D_P: 1e-15}
+    spec = fit_pipeline(short_csv)
+    spec["elements"] = {"seed": {"element_type": "entry", "values": wrong}, "check": spec["elements"]["check"]}
+    info = run_serially(spec, tmp_path)
+    assert info["elements"]["check"]["summary"]["metrics"]["1C"]["RMSE"] > 0.01
+
+
+def test_failing_candidate_is_data_not_a_crash(short_problem):
+    X = np.array([[3.3e-14, 4e-15], [np.nan, 4e-15], [3.3e-14, 4e-15]])
+    costs, status, messages = engine.evaluate([short_problem], X)
+    assert status == ["ok", "infeasible", "ok"]
+    assert np.isinf(costs[1]) and np.isfinite(costs[[0, 2]]).all()
+    assert "input" in messages[1].lower() or "error" in messages[1].lower()
+    assert costs[0] == costs[2]
+
+
+def test_early_cut_off_is_padded_not_nan(short_problem):
+    [outcome] = engine.solve(short_problem, np.array([[1e-18, 4e-15]]))  # starved anode: hits 2.5 V early
+    assert outcome.status == "terminated" and "Minimum voltage" in outcome.message
+    voltage = outcome.values["Voltage [V]"]
+    assert len(voltage) == len(short_problem.time) and np.isfinite(voltage).all()
+    assert np.isfinite(engine.cost_of(short_problem, outcome))
+
+
+def test_overdue_solve_is_a_timeout(short_problem):
+    hurried = dataclasses.replace(short_problem, time_limit=1e-4)
+    outcomes = engine.solve(hurried, np.array([[3.3e-14, 4e-15], [3e-14, 4e-15]]))
+    assert [o.status for o in outcomes] == ["timeout", "timeout"]
+    assert "exceeded" in outcomes[0].message
+
+
+def test_built_model_is_reused(short_problem):
+    engine.solve(short_problem, np.array([[3.3e-14, 4e-15]]))
+    builds = engine.stats["builds"]
+    engine.solve(short_problem, np.array([[3e-14, 4e-15], [2e-14, 4e-15]]))
+    assert engine.stats["builds"] == builds
+
+
+def test_batched_equals_single_solves(short_problem):
+    X = np.array([[3.3e-14, 4e-15], [1e-14, 8e-15], [5e-14, 2e-15]])
+    batched = engine.solve(short_problem, X)
+    singles = [engine.solve(short_problem, row[None, :])[0] for row in X]
+    for b, s in zip(batched, singles):
+        np.testing.assert_array_equal(b.values["Voltage [V]"], s.values["Voltage [V]"])
+
+
+def test_folder_source_makes_one_objective_per_file(short_csv, tmp_path):
+    folder = tmp_path / "cells"
+    folder.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (folder / name).write_bytes(short_csv.read_bytes())
+    spec = load_pipeline(
+        {"elements": {"v": {"element_type": "validation", "objectives": {"cells": {"data": f"folder:{folder}"}}}}}
+    ).elements["v"]
+    found = problems(spec.objectives, inputs=[], existing={}, cost="RMSE", base_dir=tmp_path)
+    assert [p.name for p in found] == ["cells/a", "cells/b"]
+
+
+def test_weighted_objectives_add_up(short_problem):
+    X = np.array([[2e-14, 5e-15]])
+    [single], _, _ = engine.evaluate([short_problem], X)
+    heavy = dataclasses.replace(short_problem, weight=3.0)
+    [combined], _, _ = engine.evaluate([short_problem, heavy], X)
+    assert combined == pytest.approx(4 * single)
+
+
+@pytest.mark.slow
+def test_cluster_run_recovers_truth_and_matches_serial(synthetic_csv, client, tmp_path):
+    spec = fit_pipeline(synthetic_csv, popsize=15, tol=0.001)
+    info = orchestrator.run(spec, client=client, store=tmp_path / "cluster")
+    assert info["status"] == "completed", info
+    fitted = info["elements"]["fit"]["summary"]["parameters"]
+    for name, truth in TRUE.items():
+        assert fitted[name] == pytest.approx(truth, rel=0.02)
+
+    serial = run_serially(spec, tmp_path / "serial")
+    assert serial["elements"]["fit"]["summary"] == info["elements"]["fit"]["summary"]
+
+    tree = xr.open_datatree(info["path"], engine="zarr")
+    fit = tree["fit"].to_dataset()
+    history = orchestrator.open_run(serial["run_id"], tmp_path / "serial")["fit"].to_dataset()
+    assert fit.sizes["evaluation"] == info["elements"]["fit"]["summary"]["nfev"] > 500
+    np.testing.assert_array_equal(fit.cost.values, history.cost.values)
+    assert fit.generation.max() == fit.attrs["nit"]
+    assert tree.attrs["status"] == "completed" and tree.attrs["spec"]["project"] == "tests"
+    assert {"pybamm", "dask", "zarr"} <= set(tree.attrs["versions"])
+    assert fit.attrs["chunks_per_generation"] == 2
+
+
+@pytest.mark.slow
+def test_fit_to_measured_enertech_discharge_halves_the_error(tmp_path):
+    """Ai2020 SPMe vs the Enertech 1C discharge (Ai et al. 2020): fit both diffusivities as constants."""
+    objective = {
+        "objective": "CurrentDriven",
+        "model": {"type": "SPMe"},
+        "parameter_set": "Ai2020",
+        "data": {
+            "source": f"file:{SHARED_DATA / 'enertech' / '1C_discharge_U.txt'}",
+            "columns": ["Time [s]", "Voltage [V]"],
+            "current": 2.28,  # 1C of the 2.28 A.h cell
+        },
+    }
+    spec = {
+        "elements": {
+            "before": {"element_type": "validation", "objectives": {"1C": objective}},
+            "fit": {
+                "element_type": "data_fit",
+                "objectives": {"1C": objective},
+                "parameters": {
+                    D_N: {"bounds": [1e-16, 1e-12], "transform": "log10"},
+                    D_P: {"bounds": [1e-17, 1e-12], "transform": "log10"},
+                },
+                "optimizer": {"seed": 0, "popsize": 8, "maxiter": 15},
+            },
+            "after": {"element_type": "validation", "objectives": {"1C": objective}},
+        }
+    }
+    info = run_serially(spec, tmp_path)
+    before = info["elements"]["before"]["summary"]["metrics"]["1C"]["RMSE"]
+    after = info["elements"]["after"]["summary"]["metrics"]["1C"]["RMSE"]
+    assert before > 0.04
+    assert after * 2 <= before
