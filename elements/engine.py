@@ -42,13 +42,14 @@ class Problem:
     weight: float = 1.0
     threads: int = field(default_factory=lambda: int(config.get("solve.threads")))
     time_limit: float = field(default_factory=lambda: float(config.get("solve.time-limit")))
+    compile: bool = field(default_factory=lambda: bool(config.get("solve.compile")))
 
     @cached_property
     def key(self) -> str:
         """Token of what the built simulation depends on (not the data compared against)."""
         return "sim-" + tokenize(
             self.model, self.model_options, self.parameter_set, sorted(self.fixed.items()),
-            self.inputs, self.time, self.current, sorted(self.data), self.threads,
+            self.inputs, self.time, self.current, sorted(self.data), self.threads, self.compile,
         )
 
 
@@ -87,7 +88,7 @@ def built(problem: Problem) -> tuple[Any, Any]:
     values.update({name: "[input]" for name in problem.inputs}, check_already_exists=False)
     solver = pybamm.IDAKLUSolver(
         output_variables=list(problem.data),
-        options={"num_threads": problem.threads},
+        options={"num_threads": problem.threads, "compile": problem.compile},
     )
     sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
     sim.build()

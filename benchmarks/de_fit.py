@@ -1,0 +1,107 @@
+"""DE fit: scipy serial in-process vs sweepfit on a 2-worker LocalCluster, in one run.
+
+The DESIGN.md problem: SPMe, Chen2020, a 1C (5 A) discharge, both particle diffusivities in log10,
+popsize 15, seed 0, polish off. Prints walls, ratios and whether the best x agree.
+
+    python benchmarks/de_fit.py [--compile] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import differential_evolution
+
+D_N, D_P = "Negative particle diffusivity [m2.s-1]", "Positive particle diffusivity [m2.s-1]"
+TRUE = {D_N: 3.3e-14, D_P: 4e-15}
+BOUNDS = {D_N: (1e-15, 1e-12), D_P: (1e-16, 1e-13)}
+OPTIONS = {"popsize": 15, "seed": 0, "polish": False}
+
+
+def scipy_serial(frame, compile_: bool) -> tuple[float, np.ndarray, int]:
+    """What a modeller writes by hand: one built model, one solve per candidate, scipy's own loop."""
+    import pybamm
+
+    t, current, measured = (frame[c].to_numpy() for c in ("Time [s]", "Current [A]", "Voltage [V]"))
+    started = time.perf_counter()
+    values = pybamm.ParameterValues("Chen2020")
+    values["Current function [A]"] = pybamm.Interpolant(t, current, pybamm.t)
+    values.update({D_N: "[input]", D_P: "[input]"})
+    solver = pybamm.IDAKLUSolver(output_variables=["Voltage [V]"], options={"compile": compile_})
+    sim = pybamm.Simulation(pybamm.lithium_ion.SPMe(), parameter_values=values, solver=solver)
+    sim.build()
+    calls = 0
+
+    def cost(y: np.ndarray) -> float:
+        nonlocal calls
+        calls += 1
+        inputs = {D_N: 10 ** y[0], D_P: 10 ** y[1]}
+        v = solver.solve(sim.built_model, [t[0], t[-1]], inputs=inputs, t_interp=t)["Voltage [V]"].data
+        v = np.pad(v, (0, len(t) - len(v)), mode="edge")
+        return float(np.sqrt(np.mean((v - measured) ** 2)))
+
+    result = differential_evolution(cost, [np.log10(BOUNDS[D_N]), np.log10(BOUNDS[D_P])], **OPTIONS)
+    return time.perf_counter() - started, 10**result.x, calls
+
+
+def sweepfit_cluster(csv: Path, workers: int, compile_: bool, store: Path) -> tuple[float, float, np.ndarray, int]:
+    import dask.config
+
+    import orchestrator
+    from clusters.local import local_client
+
+    pipeline = {
+        "elements": {
+            "fit": {
+                "element_type": "data_fit",
+                "objectives": {"1C": {"objective": "CurrentDriven", "model": {"type": "SPMe"}, "data": f"file:{csv}"}},
+                "parameters": {n: {"bounds": list(b), "transform": "log10"} for n, b in BOUNDS.items()},
+                "optimizer": {"type": "ScipyDifferentialEvolution", **OPTIONS},
+            }
+        }
+    }
+    with dask.config.set({"sweepfit.solve.compile": compile_}):
+        started = time.perf_counter()
+        with local_client(n_workers=workers, threads_per_worker=1) as client:
+            # Warm the workers as a long-lived cluster would be: pybamm imported once per process.
+            client.run(lambda: __import__("pybamm") and None)
+            start_wall = time.perf_counter() - started
+            started = time.perf_counter()
+            info = orchestrator.run(pipeline, client=client, store=store)
+            wall = time.perf_counter() - started
+    summary = info["elements"]["fit"]["summary"]
+    return start_wall, wall, np.array([summary["parameters"][n] for n in BOUNDS]), summary["nfev"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="PyBaMM's compiled-model IDAKLU option, both sides")
+    args = parser.parse_args()
+    from elements.synthetic import synthetic_discharge
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.setdefault("PYBAMM_CASADI_AOT_CACHE", str(Path(tmp) / "aot"))
+        csv = Path(tmp) / "synthetic_1C.csv"
+        frame = synthetic_discharge(values=TRUE, current=5.0, duration=3500.0)
+        frame.to_csv(csv, index=False)
+        serial_wall, serial_x, serial_calls = scipy_serial(frame, args.compile)
+        start_wall, wall, x, nfev = sweepfit_cluster(csv, args.workers, args.compile, Path(tmp) / "store")
+
+    print(f"problem: SPMe Chen2020 1C, 2 log10 diffusivities, popsize 15, seed 0{' (compiled)' if args.compile else ''}")
+    print(f"scipy serial in-process : {serial_wall:7.2f} s  ({serial_calls} solves, {serial_calls / serial_wall:.0f}/s)")
+    print(f"sweepfit cluster start  : {start_wall:7.2f} s  ({args.workers} workers, pybamm imported)")
+    print(f"sweepfit fit            : {wall:7.2f} s  ({nfev} solves, {nfev / wall:.0f}/s)")
+    print(f"ratio sweepfit / scipy  : {wall / serial_wall:7.2f}  (target <= {0.3 if args.compile else 0.5})")
+    rel = np.abs(x / serial_x - 1)
+    print(f"best x agree            : {bool(np.all(rel < 0.02))}  (max relative difference {rel.max():.2%})")
+    print(f"  scipy    {serial_x}\n  sweepfit {x}\n  true     {np.array(list(TRUE.values()))}")
+
+
+if __name__ == "__main__":
+    main()
