@@ -61,6 +61,17 @@ class ModelSpec(Strict):
 
     _known = field_validator("type")(lambda cls, v: known(MODELS, v))
 
+    @field_validator("options")
+    @classmethod
+    def _options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        import pybamm
+
+        try:
+            pybamm.BatteryModelOptions(options)
+        except pybamm.OptionError as exc:
+            raise ValueError(f"invalid PyBaMM model option: {str(exc).strip()}") from exc
+        return options
+
 
 class CostSpec(Strict):
     type: str = "RMSE"

@@ -52,6 +52,7 @@ BAD = [
     ((*F, "optimizer"), {"type": "CMAES"}, f"{FIT}.optimizer.type", "ScipyDifferentialEvolution"),
     ((*F, "optimizer"), {"popsiz": 5}, f"{FIT}.optimizer", "popsize"),
     ((*O, "model"), {"type": "SPMx"}, f"{OBJ}.model.type", "'SPMe'"),
+    ((*O, "model"), {"type": "SPMe", "options": {"thermal": "hot"}}, f"{OBJ}.model.options", "'lumped'"),
     ((*O, "parameter_set"), "Chen2021", f"{OBJ}.parameter_set", "Chen2020"),
     ((*O, "objective"), "VoltageDriven", f"{OBJ}.type", "CurrentDriven"),
     ((*O, "weight"), -1, f"{OBJ}.weight", "greater than 0"),
