@@ -1,0 +1,53 @@
+"""`calculation`: derive parameter values from those so far, e.g. initial concentrations from a voltage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import xarray as xr
+from pydantic import Field, field_validator
+
+from elements.base import ELEMENTS, Context, ElementType, Result
+from elements.models import parameter_set_names, parameter_values
+from elements.registry import Registry, unknown_name
+from elements.schema import ModelSpec, Strict, known
+
+CALCULATIONS: Registry[Callable[..., dict[str, float]]] = Registry("calculation")
+
+
+@CALCULATIONS.register("InitialState")
+def initial_state(values: Any, model: ModelSpec, *, initial_state: float | str) -> dict[str, float]:
+    """Initial particle concentrations for a state of charge (0-1) or a voltage ("4.1 V")."""
+    names = [f"Initial concentration in {e} electrode [mol.m-3]" for e in ("negative", "positive")]
+    values.set_initial_state(initial_state, options=model.options)
+    return {name: float(values[name]) for name in names}
+
+
+class CalculationSpec(Strict):
+    element_type: Literal["calculation"]
+    calculation: str
+    parameter_set: str = "Chen2020"
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    initial_state: float | str = Field(description="state of charge in [0, 1] or a voltage such as '4.1 V'")
+
+    _known = field_validator("calculation")(lambda cls, v: known(CALCULATIONS, v))
+
+    @field_validator("parameter_set")
+    @classmethod
+    def _parameter_set(cls, name: str) -> str:
+        if name not in parameter_set_names():
+            raise ValueError(unknown_name("parameter set", name, parameter_set_names()))
+        return name
+
+
+def run(spec: CalculationSpec, ctx: Context) -> Result:
+    values = parameter_values(spec.parameter_set)
+    values.update(ctx.parameters, check_already_exists=False)
+    derived = CALCULATIONS[spec.calculation](values, spec.model, initial_state=spec.initial_state)
+    names = list(derived)
+    ds = xr.Dataset({"value": ("parameter", [derived[n] for n in names])}, coords={"parameter": names})
+    return Result(parameters={**ctx.parameters, **derived}, datasets={"": ds}, summary={"values": derived})
+
+
+ELEMENTS.register("calculation")(ElementType(CalculationSpec, run))
