@@ -1,6 +1,6 @@
 """Element types, objectives, costs, optimizers, models and the worker-side solve engine."""
 
-from elements import data_fit, entry, validation  # noqa: F401 - modules register their element types
+from elements import calculation, data_fit, entry, sweep, validation  # noqa: F401 - modules register their element types
 from elements.base import ELEMENTS, Context, ElementType, Result
 from elements.costs import COSTS
 from elements.models import MODELS
