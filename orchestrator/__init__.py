@@ -18,6 +18,8 @@ _PUBLIC = {
     "submit": "orchestrator.runner",
     "list_runs": "orchestrator.store",
     "open_run": "orchestrator.store",
+    "runs_table": "orchestrator.tables",
+    "run_lineage": "orchestrator.lineage",
 }
 __all__ = sorted(_PUBLIC)
 

@@ -333,3 +333,6 @@ def _is_number(name: object) -> bool:
 
 register_source("file", _load_file)
 register_source("folder", _load_folder)
+
+# The measurement store registers "db:" itself; importing it here makes db: work wherever data loads.
+import orchestrator.measurements  # noqa: E402,F401

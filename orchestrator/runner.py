@@ -11,6 +11,7 @@ from typing import Any
 
 from distributed import Client, fire_and_forget
 
+from orchestrator import cache, lineage, measurements
 from orchestrator import store as stores
 from orchestrator.graph import compile_pipeline
 from orchestrator.spec import Pipeline, load_pipeline
@@ -35,28 +36,63 @@ def _base_dir(source: Any, base_dir: str | Path | None) -> Path:
 
 
 def prepare(
-    source: Any, *, store_root: str | Path | None = None, base_dir: str | Path | None = None
+    source: Any,
+    *,
+    store_root: str | Path | None = None,
+    base_dir: str | Path | None = None,
+    force: bool = False,
+    resume: str | None = None,
 ) -> tuple[Pipeline, Path, str, Path]:
-    """Validate everything that can be checked before a cluster exists, then create the run."""
+    """Validate everything that can be checked before a cluster exists, then create the run.
+
+    Records each element's cache key and the run's lineage; ``force`` turns cache loading off.
+    ``resume`` reuses an existing run of the same pipeline instead (a killed sweep goes on from
+    the chunks it marked done).
+    """
     from elements.objectives import checksums
 
     pipeline = load_pipeline(source)
     base = _base_dir(source, base_dir)
-    data = {}
-    for spec in pipeline.elements.values():
-        if hasattr(spec, "objectives"):
-            data.update(checksums(spec.objectives, base))  # reads and checks every data set now
+    data: dict[str, dict[str, str]] = {}
+    with measurements.using(stores.root(store_root)):  # db: ids resolve in this run's store
+        for name, spec in pipeline.elements.items():
+            if hasattr(spec, "objectives"):
+                data[name] = checksums(spec.objectives, base)  # reads and checks every data set now
+    found_versions = versions()
+    elements = pipeline.to_dict()["elements"]
+    keys = cache.element_keys(elements, data, found_versions)
+    if resume is not None:
+        return pipeline, *_reopen(resume, pipeline, keys, store_root), base
     run_id = stores.new_run_id()
     attrs = {
         "run_id": run_id,
         "project": pipeline.project,
         "name": pipeline.name,
         "spec": pipeline.to_dict(),
-        "versions": versions(),
-        "lineage": {"data": data},
+        "versions": found_versions,
+        "lineage": lineage.for_run(
+            elements, source=source, base_dir=base, data=data, keys=keys, versions=found_versions,
+            store=store_root,
+        ),
+        "use_cache": not force,
     }
     path = stores.create_run(attrs, list(pipeline.elements), store_root)
+    stores.update(path, elements={name: {"status": stores.PENDING, "cache_key": keys[name]} for name in keys})
     return pipeline, path, run_id, base
+
+
+def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: Any) -> tuple[Path, str]:
+    path = stores.run_path(run_id, store_root)
+    attrs = stores.read_attrs(path)
+    if attrs.get("spec") != pipeline.to_dict():
+        raise ValueError(
+            f"cannot resume run {attrs['run_id']}: it was made from a different pipeline; "
+            "leave out resume to start a new run"
+        )
+    (path / stores._CANCEL_MARKER).unlink(missing_ok=True)
+    elements = {name: {"status": stores.PENDING, "cache_key": keys[name]} for name in keys}
+    stores.update(path, status=stores.PENDING, resumed=stores.now(), elements=elements)
+    return path, attrs["run_id"]
 
 
 @contextlib.contextmanager
@@ -76,8 +112,13 @@ def run(
     client: Client | None = None,
     store: str | Path | None = None,
     base_dir: str | Path | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Run a pipeline to the end and return its status (see :func:`status`).
+
+    Elements that already completed with the same cache key in any run of the store are loaded
+    from there instead of computed (their status entry says ``cached_from``); ``force=True``
+    recomputes everything.
 
     Parameters
     ----------
@@ -93,7 +134,7 @@ def run(
     >>> info = run("examples/demo.yaml")  # doctest: +SKIP
     >>> info["elements"]["fit"]["summary"]["parameters"]  # doctest: +SKIP
     """
-    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir)
+    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force)
     graph = compile_pipeline(spec, path, run_id=run_id, base_dir=base)
     with _client(client) as active:
         future = active.compute(graph)
@@ -108,13 +149,14 @@ def submit(
     client: Client,
     store: str | Path | None = None,
     base_dir: str | Path | None = None,
+    force: bool = False,
 ) -> str:
     """Start a pipeline on ``client``'s cluster and return its run id at once.
 
     The graph keeps running on the scheduler after this process exits; status and results are
     written to the store by the workers.
     """
-    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir)
+    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force)
     future = client.compute(compile_pipeline(spec, path, run_id=run_id, base_dir=base))
     fire_and_forget(future)
     return run_id

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from elements import ELEMENTS, Context
+from elements import ELEMENTS, Context, engine
 from elements.base import MapLike, serial_map
-from orchestrator import store
+from orchestrator import cache, measurements, store
 
 
 class Canceled(RuntimeError):
@@ -30,11 +31,20 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def cluster_mapper(prefix: str) -> tuple[Callable[[str], MapLike], int]:
+def _counted(func: Callable[[Any], Any], item: Any) -> tuple[Any, int]:
+    before = engine.thread_solves()
+    out = func(item)
+    return out, engine.thread_solves() - before
+
+
+def cluster_mapper(
+    prefix: str, counts: dict[str, int] | None = None
+) -> tuple[Callable[[str], MapLike], int]:
     """A map-like factory that fans out over the cluster this task runs on (serial off-cluster).
 
     The element task secedes from the worker's thread pool first, so with one-thread workers it
-    does not hold back a thread its own chunks need.
+    does not hold back a thread its own chunks need. Chunks run elsewhere add the solves they ran
+    to ``counts["solves"]``.
     """
     try:
         from distributed import get_client, secede
@@ -48,7 +58,10 @@ def cluster_mapper(prefix: str) -> tuple[Callable[[str], MapLike], int]:
         def fan_out(func: Callable[[Any], Any], items: Any) -> list[Any]:
             items = list(items)
             keys = [f"{prefix}-{label}-chunk{i}" for i in range(len(items))]
-            return client.gather(client.map(func, items, key=keys))
+            done = client.gather(client.map(partial(_counted, func), items, key=keys))
+            if counts is not None:
+                counts["solves"] = counts.get("solves", 0) + sum(n for _, n in done)
+            return [out for out, _ in done]
 
         return fan_out
 
@@ -60,11 +73,13 @@ def run_element(
 ) -> dict[str, float]:
     """Run one element: mark it running, run it, write its datasets, mark it completed.
 
-    Returns the parameter values accumulated so far for the next element.
+    An element that already completed with the same cache key in any run of the store is loaded
+    from there instead. Returns the parameter values accumulated so far for the next element.
     """
     run_path = Path(path)
     attrs = store.read_attrs(run_path)
     run_id = attrs["run_id"]
+    root = run_path.parent.parent  # the store this run lives in: db: ids and the cache resolve there
 
     def check_canceled() -> None:
         if store.cancel_requested(run_path):
@@ -74,7 +89,13 @@ def run_element(
         check_canceled()
         store.update(run_path, status=store.RUNNING)
         store.update(run_path, element=name, status=store.RUNNING, started=store.now())
-        mapper, workers = cluster_mapper(f"{name}-{run_id}")
+        hit = None
+        if attrs.get("use_cache", True):
+            hit = cache.find(attrs["elements"][name].get("cache_key"), root, exclude=run_path)
+        if hit is not None:
+            return _load_cached(hit, run_path, name, last=last)
+        started_solves, counts = engine.thread_solves(), {"solves": 0}
+        mapper, workers = cluster_mapper(f"{name}-{run_id}", counts)
         ctx = Context(
             name=name,
             parameters=dict(upstream),
@@ -84,7 +105,9 @@ def run_element(
             report=lambda progress: store.update(run_path, element=name, progress=jsonable(progress)),
             check_canceled=check_canceled,
         )
-        result = ELEMENTS[spec.element_type].run(spec, ctx)
+        with measurements.using(root):
+            result = ELEMENTS[spec.element_type].run(spec, ctx)
+        solves = counts["solves"] + engine.thread_solves() - started_solves  # chunks elsewhere + here
         store.write_datasets(run_path, name, result.datasets)
     except Canceled:
         store.update(run_path, element=name, status=store.CANCELED, finished=store.now())
@@ -101,7 +124,28 @@ def run_element(
     store.update(
         run_path, element=name, status=store.COMPLETED, finished=store.now(),
         summary=jsonable(result.summary), parameters=jsonable(result.parameters),
+        solves=solves, outputs=[f"{name}/{sub}" if sub else name for sub in sorted(result.datasets, key=len)],
     )
     if last:
         store.update(run_path, status=store.COMPLETED, finished=store.now())
     return result.parameters
+
+
+def _load_cached(hit: dict[str, Any], run_path: Path, name: str, *, last: bool) -> dict[str, float]:
+    """Complete ``name`` from a finished element with the same cache key: zero solves."""
+    entry = hit["entry"]
+    cache.copy_element(hit, run_path, name)
+    prefix = hit["element"]
+    outputs = [name + o[len(prefix):] for o in entry.get("outputs", [prefix]) if o.startswith(prefix)]
+    store.update(
+        run_path, element=name, status=store.COMPLETED, finished=store.now(), solves=0, outputs=outputs,
+        summary=entry.get("summary", {}), parameters=entry.get("parameters", {}),
+        cached_from={
+            "run_id": hit["run_id"], "element": hit["element"],
+            "computed_in": entry.get("cached_from", {}).get("computed_in", hit["run_id"]),
+        },
+        message=f"loaded from run {hit['run_id']} (element {hit['element']!r}), not recomputed",
+    )
+    if last:
+        store.update(run_path, status=store.COMPLETED, finished=store.now())
+    return dict(entry.get("parameters", {}))

@@ -1,0 +1,108 @@
+"""The measurement store: content-addressed db:<id> data, the `sweepfit data` commands, db: pipelines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import orchestrator
+from orchestrator import measurements
+from orchestrator.cli import app
+from orchestrator.data import DataError, load_measurements
+from tests.conftest import D_N
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    t = [0.0, 10.0, 20.0, 30.0]
+    return pd.DataFrame({"Time [s]": t, "Current [A]": [5.0] * 4, "Voltage [V]": [4.0, 3.99, 3.97, 3.96]})
+
+
+def test_same_content_twice_is_one_id_and_one_copy(frame, tmp_path):
+    store = tmp_path / "store"
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.to_csv(tmp_path / "copy of a.csv", index=False)
+    # The same measurement in another layout: a renamed column and charge-positive current.
+    frame.rename(columns={"Voltage [V]": "U"}).assign(**{"Current [A]": -frame["Current [A]"]}).to_csv(
+        tmp_path / "b.csv", index=False)
+
+    first, new = measurements.add_new(tmp_path / "a.csv", store=store)
+    stored = next((store / "data").iterdir())
+    written = {p: p.stat().st_mtime_ns for p in stored.rglob("*")}
+    again, new_again = measurements.add_new(tmp_path / "copy of a.csv", store=store)
+    relaid = measurements.add(tmp_path / "b.csv", store=store, column_map={"U": "Voltage [V]"},
+                              current_sign="positive_charge")
+
+    assert (new, new_again) == (True, False)
+    assert first == again == relaid and len(first) == 64
+    assert [p.name for p in (store / "data").iterdir()] == [f"{first}.zarr"]
+    assert {p: p.stat().st_mtime_ns for p in stored.rglob("*")} == written  # nothing rewritten
+
+
+def test_db_source_loads_by_prefix_or_name(frame, tmp_path):
+    frame.to_csv(tmp_path / "cell.csv", index=False)
+    id_ = measurements.add(tmp_path / "cell.csv", store=tmp_path, name="cell A 1C")
+    with measurements.using(tmp_path):
+        [by_id] = load_measurements(f"db:{id_[:8]}")
+        [by_name] = load_measurements("db:cell A 1C")
+        [window] = load_measurements({"source": f"db:{id_[:8]}", "time_range": [10, 30]})
+    pd.testing.assert_frame_equal(by_id.frame, frame)
+    assert by_id.sha256 == by_name.sha256 == id_ and by_id.source == f"db:{id_}"
+    assert window.time.tolist() == [0.0, 10.0, 20.0]  # filtered, then shifted to start at 0
+
+
+def test_unknown_id_lists_close_matches(frame, tmp_path):
+    frame.to_csv(tmp_path / "cell.csv", index=False)
+    id_ = measurements.add(tmp_path / "cell.csv", store=tmp_path, name="cellA")
+    with measurements.using(tmp_path), pytest.raises(DataError) as info:
+        load_measurements("db:cellB")
+    assert "no such measurement" in str(info.value) and f"{id_[:12]} (cellA)" in str(info.value)
+    with measurements.using(tmp_path), pytest.raises(DataError, match="at least 8 characters"):
+        load_measurements(f"db:{id_[:5]}")
+    with measurements.using(tmp_path), pytest.raises(DataError, match="current_sign"):
+        load_measurements({"source": f"db:{id_[:8]}", "current_sign": "positive_charge"})
+    with measurements.using(tmp_path / "empty"), pytest.raises(DataError, match="store .* is empty"):
+        load_measurements("db:cellA")
+
+
+def test_cli_data_add_list_show(frame, tmp_path):
+    frame.rename(columns={"Time [s]": "t", "Voltage [V]": "U"}).to_csv(tmp_path / "raw.csv", index=False)
+    cli = CliRunner()
+    args = ["data", "add", str(tmp_path / "raw.csv"), "--store", str(tmp_path), "--name", "raw 1C",
+            "--column-map", "t=Time [s],U=Voltage [V]"]
+    added = cli.invoke(app, args)
+    again = cli.invoke(app, args)
+    assert added.exit_code == 0 and again.exit_code == 0, added.output
+    id_ = added.stdout.strip().splitlines()[-1]
+    assert again.stdout.strip().splitlines()[-1] == id_
+    assert "already stored, nothing written" in again.output
+
+    listed = cli.invoke(app, ["data", "list", "--store", str(tmp_path)])
+    assert id_[:12] in listed.stdout and "raw 1C" in listed.stdout
+    shown = cli.invoke(app, ["data", "show", id_[:8], "--store", str(tmp_path)])
+    assert shown.exit_code == 0 and str(tmp_path / "raw.csv") in shown.stdout and "Voltage [V]" in shown.stdout
+    bad = cli.invoke(app, ["data", "add", str(tmp_path / "raw.csv"), "--store", str(tmp_path), "--column-map", "t"])
+    assert bad.exit_code != 0 and "FILE_COLUMN=PYBAMM_COLUMN" in bad.output
+    missing = cli.invoke(app, ["data", "show", "deadbeefdead", "--store", str(tmp_path)])
+    assert missing.exit_code == 2 and "no such measurement" in missing.output
+
+
+@pytest.mark.slow
+def test_db_pipeline_runs_on_the_cluster(short_csv, client, tmp_path):
+    id_ = measurements.add(short_csv, store=tmp_path)
+    objective = {"objective": "CurrentDriven", "data": f"db:{id_[:12]}"}
+    spec = {"elements": {
+        "fit": {"element_type": "data_fit", "objectives": {"1C": objective},
+                "parameters": {D_N: {"bounds": [1e-15, 1e-12], "transform": "log10"}},
+                "optimizer": {"seed": 0, "popsize": 3, "maxiter": 2}},
+        "check": {"element_type": "validation", "objectives": {"1C": objective}},
+    }}
+    info = orchestrator.run(spec, client=client, store=tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["check"]["summary"]["metrics"]["1C"]["RMSE"] < 0.01
+    lineage = orchestrator.run_lineage(info["run_id"], store=tmp_path)
+    assert lineage["data"] == {f"db:{id_}": id_}
+    assert lineage["measurements"][id_]["source"] == str(Path(short_csv).resolve())
