@@ -9,7 +9,9 @@ from distributed import Client, LocalCluster
 from orchestrator import config
 
 
-def local_client(*, n_workers: int | None = None, threads_per_worker: int | None = None) -> Client:
+def local_client(
+    *, n_workers: int | None = None, threads_per_worker: int | None = None, dashboard_address: str | None = None
+) -> Client:
     """A client on a new LocalCluster: one single-thread worker process per core by default.
 
     Processes, not threads, because each solve's Python post-processing is serial (DESIGN.md:
@@ -26,6 +28,6 @@ def local_client(*, n_workers: int | None = None, threads_per_worker: int | None
         n_workers=n_workers,
         threads_per_worker=config.get("cluster.threads-per-worker", threads_per_worker),
         processes=True,
-        dashboard_address=config.get("cluster.dashboard-address"),
+        dashboard_address=config.get("cluster.dashboard-address", dashboard_address),
     )
     return Client(cluster)

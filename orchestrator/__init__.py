@@ -16,6 +16,8 @@ _PUBLIC = {
     "run": "orchestrator.runner",
     "status": "orchestrator.runner",
     "submit": "orchestrator.runner",
+    "get": "orchestrator.runner",
+    "cancel": "orchestrator.runner",
     "list_runs": "orchestrator.store",
     "open_run": "orchestrator.store",
     "runs_table": "orchestrator.tables",

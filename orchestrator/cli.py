@@ -17,6 +17,10 @@ console = Console(stderr=True)
 
 StoreOption = Annotated[Optional[Path], typer.Option("--store", help="Store root (default ./sweepfit-runs).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
+ClusterOption = Annotated[Optional[str], typer.Option(
+    "--cluster", help="local (default), a scheduler address (tcp://host:8786), slurm, pbs, or a profile name.")]
+ProfilesOption = Annotated[Optional[Path], typer.Option(
+    "--profiles", help="YAML file of cluster profiles (sweepfit: {clusters: {NAME: {type: ...}}}).")]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Recompute elements that already completed in the store.")]
 
 
@@ -56,23 +60,35 @@ def run(
     pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML or JSON file.")],
     store: StoreOption = None,
     workers: Annotated[Optional[int], typer.Option(help="LocalCluster worker processes.")] = None,
+    cluster: ClusterOption = None,
+    profiles: ProfilesOption = None,
     as_json: JsonOption = False,
     no_cache: NoCacheOption = False,
 ) -> None:
-    """Run a pipeline to the end on a local Dask cluster, showing progress.
+    """Run a pipeline to the end on a Dask cluster (a local one by default), showing progress.
 
     Elements that already completed in any run of the store are loaded, not recomputed.
     """
-    from clusters.local import local_client
+    import clusters
     from orchestrator import runner, store as stores
     from orchestrator.graph import compile_pipeline
 
+    overrides = {"n_workers": workers} if workers else {}
     try:
+        _load_profiles(profiles)
+        clusters.profiles.resolve(cluster, **overrides)  # a bad --cluster fails before the run exists
         spec, path, run_id, base = runner.prepare(pipeline, store_root=store, force=no_cache)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    with local_client(n_workers=workers) as client:
-        console.print(f"run {run_id} -> {path}\ndashboard: {client.dashboard_link}", highlight=False)
+    try:
+        client = clusters.get_client(cluster, **overrides)
+    except (OSError, TimeoutError, ValueError) as exc:
+        stores.update(path, status=stores.FAILED, finished=stores.now(), error=f"cluster: {exc}")
+        _fail(exc)
+    with clusters.closing(client):
+        stores.update(path, scheduler=client.scheduler.address, dashboard=client.dashboard_link)
+        console.print(f"run {run_id} -> {path}", highlight=False)
+        _print_links(client.dashboard_link, run_id, path)
         future = client.compute(compile_pipeline(spec, path, run_id=run_id, base_dir=base))
         _watch(path, future, quiet=as_json)
     info = runner.status(run_id, store=path.parent.parent)
@@ -234,3 +250,166 @@ def lineage(
     else:
         # Unwrapped when piped: checksums are copied and grepped.
         Console(width=None if sys.stdout.isatty() else 1000).print(lineages.tree(found))
+
+
+def _load_profiles(profiles: Path | None) -> None:
+    if profiles is not None:
+        from clusters import profiles as known
+
+        known.load_file(profiles)
+
+
+def _print_links(dashboard: str | None, run_id: str, path: Path) -> None:
+    from orchestrator import config
+
+    store = path.parent.parent
+    console.print(
+        f"dashboard: {dashboard or 'starting (see `sweepfit status ' + run_id + '`)'}\n"
+        f"monitor:   sweepfit monitor --store {store}   "
+        f"-> http://127.0.0.1:{config.get('monitor.port')}/monitor?run={run_id}",
+        highlight=False,
+    )
+
+
+@app.command()
+def submit(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML or JSON file.")],
+    cluster: ClusterOption = None,
+    profiles: ProfilesOption = None,
+    store: StoreOption = None,
+    no_cache: NoCacheOption = False,
+) -> None:
+    """Start a pipeline, print its run id at once and exit; the run goes on without this process.
+
+    On a scheduler address the graph lives on that scheduler. For local, slurm and pbs a detached
+    driver process starts the cluster, runs the pipeline and closes the cluster when it ends.
+    """
+    from orchestrator import runner
+
+    try:
+        run_id = runner.submit(pipeline, cluster=cluster, store=store, profiles=profiles, force=no_cache)
+    except (ValueError, OSError, TimeoutError) as exc:
+        _fail(exc)
+    typer.echo(run_id)
+    info = runner.get(run_id, store=store)
+    console.print(f"submitted run {run_id} -> {info['path']}", highlight=False)
+    deadline = time.monotonic() + 10  # a driver publishes its dashboard once its cluster is up
+    while "dashboard" not in info and info["status"] not in ("failed", "lost") and time.monotonic() < deadline:
+        time.sleep(0.25)
+        info = runner.get(run_id, store=store)
+    _print_links(info.get("dashboard"), run_id, Path(info["path"]))
+
+
+def _element_line(element: dict[str, Any]) -> str:
+    progress = element.get("progress") or {}
+    detail = element["status"]
+    if "best_cost" in progress:
+        detail += f"  gen {progress['generation']}  best {progress['best_cost'][-1]:.4g}  ({progress.get('nfev')} evals)"
+    if "done" in progress and "total" in progress:
+        detail += f"  {progress['done']}/{progress['total']}"
+    return detail
+
+
+@app.command()
+def status(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's status and each element's status and progress (lost: its scheduler or driver is gone)."""
+    from orchestrator import runner
+
+    try:
+        info = runner.get(run_id, store=store)
+    except ValueError as exc:
+        _fail(exc)
+    if as_json:
+        keep = ("run_id", "project", "name", "status", "lost", "error", "created", "finished", "path",
+                "cluster", "scheduler", "dashboard")
+        elements = {n: {k: e.get(k) for k in ("status", "error", "progress", "worker") if e.get(k) is not None}
+                    for n, e in info["elements"].items()}
+        typer.echo(json.dumps({**{k: info[k] for k in keep if info.get(k) is not None}, "elements": elements}))
+        return
+    typer.echo(f"run {info['run_id']}: {info['status']}" + (f" ({info['lost']})" if info.get("lost") else ""))
+    if info.get("dashboard"):
+        typer.echo(f"dashboard: {info['dashboard']}")
+    for name, element in info["elements"].items():
+        typer.echo(f"  {name}: {_element_line(element)}")
+        if element.get("error"):
+            typer.echo(f"    {element['error']}")
+
+
+@app.command("list")
+def list_(
+    project: Annotated[Optional[str], typer.Option(help="Only this project.")] = None,
+    status: Annotated[Optional[str], typer.Option(help="Only runs with this status.")] = None,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The runs in the store, oldest first."""
+    from rich.table import Table
+
+    from orchestrator.store import list_runs
+
+    runs = list_runs(store, project=project, status=status)
+    if as_json:
+        keep = ("run_id", "project", "name", "status", "created", "finished", "path")
+        typer.echo(json.dumps([{k: r.get(k) for k in keep} for r in runs]))
+        return
+    table = Table("run id", "project", "name", "status", "elements", "created")
+    for r in runs:
+        elements = r.get("elements", {})
+        done = sum(e.get("status") == "completed" for e in elements.values())
+        table.add_row(r["run_id"], r.get("project") or "", r.get("name") or "", r.get("status", ""),
+                      f"{done}/{len(elements)} completed", (r.get("created") or "")[:19])
+    Console(width=max(120, Console().width)).print(table)
+
+
+@app.command()
+def result(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's results: fitted parameters, costs and metrics per element, and where the data is."""
+    from orchestrator import runner
+
+    try:
+        info = runner.get(run_id, store=store)
+    except ValueError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(_summary(info), indent=2))
+    else:
+        _print_run(info)
+
+
+@app.command()
+def cancel(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    store: StoreOption = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for running elements to stop.")] = 30.0,
+) -> None:
+    """Cancel a run: running elements stop at the next generation; finished elements keep their results."""
+    from orchestrator import runner
+
+    try:
+        info = runner.cancel(run_id, store=store, wait=wait)
+    except ValueError as exc:
+        _fail(exc)
+    typer.echo(f"run {info['run_id']}: {info['status']}")
+    for name, element in info["elements"].items():
+        typer.echo(f"  {name}: {element['status']}")
+
+
+@app.command()
+def monitor(
+    store: StoreOption = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default sweepfit.monitor.port, 5006).")] = None,
+    address: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
+) -> None:
+    """Serve a live page of the store's runs: best cost and parameters per generation, sweep progress."""
+    from clusters.monitor import serve
+
+    serve(store=store, port=port, address=address)
+

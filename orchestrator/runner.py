@@ -96,13 +96,13 @@ def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: A
 
 
 @contextlib.contextmanager
-def _client(client: Client | None) -> Iterator[Client]:
+def _client(client: Client | None, cluster: str | None = None) -> Iterator[Client]:
     if client is not None:
         yield client
         return
-    from clusters.local import local_client
+    import clusters
 
-    with local_client() as made:
+    with clusters.connect(cluster) as made:
         yield made
 
 
@@ -110,6 +110,7 @@ def run(
     pipeline: Any,
     *,
     client: Client | None = None,
+    cluster: str | None = None,
     store: str | Path | None = None,
     base_dir: str | Path | None = None,
     force: bool = False,
@@ -125,7 +126,10 @@ def run(
     pipeline : dict, str or Path
         A pipeline dict, YAML/JSON text, or a path to a YAML/JSON file.
     client : distributed.Client, optional
-        Where to run; a LocalCluster sized to this machine by default.
+        Where to run; else ``cluster``.
+    cluster : str, optional
+        ``"local"`` (default: a LocalCluster sized to this machine), a scheduler address, ``"slurm"``,
+        ``"pbs"`` or a profile name (see :func:`clusters.get_client`).
     store : path, optional
         The store root; ``sweepfit.store`` from dask.config by default (``./sweepfit-runs``).
 
@@ -136,7 +140,8 @@ def run(
     """
     spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force)
     graph = compile_pipeline(spec, path, run_id=run_id, base_dir=base)
-    with _client(client) as active:
+    with _client(client, cluster) as active:
+        stores.update(path, scheduler=active.scheduler.address, dashboard=active.dashboard_link)
         future = active.compute(graph)
         with contextlib.suppress(Exception):
             future.result()  # failures are recorded in the store by the element that failed
@@ -146,19 +151,44 @@ def run(
 def submit(
     pipeline: Any,
     *,
-    client: Client,
+    client: Client | None = None,
+    cluster: str | None = None,
     store: str | Path | None = None,
     base_dir: str | Path | None = None,
     force: bool = False,
+    profiles: str | Path | None = None,
 ) -> str:
-    """Start a pipeline on ``client``'s cluster and return its run id at once.
+    """Start a pipeline and return its run id at once; poll it with :func:`get`.
 
-    The graph keeps running on the scheduler after this process exits; status and results are
-    written to the store by the workers.
+    On a separate scheduler (``client``, or ``cluster="tcp://host:8786"``) the graph keeps running
+    after this process exits; status and results are written to the store by the workers. A cluster
+    that lives in the process that starts it (``"local"``, ``"slurm"``, ``"pbs"`` and their profiles)
+    is started by a detached driver process (``python -m clusters.driver``) that runs the pipeline to
+    the end and then closes the cluster; its log is ``<store>/runs/<run_id>.log``.
+
+    Examples
+    --------
+    >>> run_id = submit("examples/demo.yaml", cluster="tcp://127.0.0.1:8786")  # doctest: +SKIP
+    >>> get(run_id)["status"]  # doctest: +SKIP
+    'running'
     """
+    import clusters
+    from clusters import driver
+
+    if profiles is not None:
+        clusters.profiles.load_file(profiles)
+    detached = client is None and not clusters.outlives_process(cluster)  # checks the cluster name first
     spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force)
-    future = client.compute(compile_pipeline(spec, path, run_id=run_id, base_dir=base))
-    fire_and_forget(future)
+    stores.update(path, cluster=cluster or "local", base_dir=str(base))
+    if detached:
+        driver.spawn(path, cluster=cluster, profiles=profiles)
+        return run_id
+    with _client(client, cluster) as active:
+        graph = compile_pipeline(spec, path, run_id=run_id, base_dir=base)
+        stores.update(path, scheduler=active.scheduler.address, dashboard=active.dashboard_link)
+        future = active.compute(graph)
+        fire_and_forget(future)
+        driver.wait_registered(active, future.key)
     return run_id
 
 
@@ -168,3 +198,45 @@ def status(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
     attrs = stores.read_attrs(path)
     keep = ("run_id", "project", "name", "status", "created", "updated", "finished", "error")
     return {**{k: attrs.get(k) for k in keep}, "path": str(path), "elements": attrs["elements"]}
+
+
+def get(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
+    """:func:`status`, with ``status: "lost"`` (and ``lost``: why) when an unfinished run's driver
+    process or scheduler is gone, so nothing will ever finish it."""
+    from clusters.driver import lost
+
+    info = status(run_id, store=store)
+    attrs = stores.read_attrs(Path(info["path"]))
+    info.update({k: attrs[k] for k in ("cluster", "scheduler", "dashboard") if k in attrs})
+    if info["status"] not in stores.FINISHED and (reason := lost(attrs)):
+        info.update(status="lost", lost=reason)
+    return info
+
+
+def cancel(run_id: str, *, store: str | Path | None = None, wait: float = 0) -> dict[str, Any]:
+    """Cancel a run: running elements stop at the next generation, the rest never start.
+
+    Finished elements keep their results. Sets the cancel marker the elements check, cancels the
+    run's tasks on its scheduler when that answers, marks unstarted elements and the run canceled,
+    and waits up to ``wait`` seconds for running elements to stop. Returns :func:`get`.
+    """
+    import time
+
+    from clusters.driver import cancel_tasks
+
+    path = stores.run_path(run_id, store)
+    attrs = stores.read_attrs(path)
+    if attrs["status"] in stores.FINISHED:
+        return get(str(path))
+    stores.request_cancel(path)
+    cancel_tasks(attrs)
+    for name, element in stores.read_attrs(path)["elements"].items():
+        if element["status"] == stores.PENDING:
+            stores.update(path, element=name, status=stores.CANCELED, finished=stores.now())
+    stores.update(path, status=stores.CANCELED, finished=stores.now())
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if all(e["status"] != stores.RUNNING for e in stores.read_attrs(path)["elements"].values()):
+            break
+        time.sleep(0.5)
+    return get(str(path))

@@ -111,16 +111,20 @@ def cancel_requested(path: Path) -> bool:
     return (path / _CANCEL_MARKER).exists()
 
 
-def list_runs(store: str | Path | None = None) -> list[dict[str, Any]]:
-    """Every run's attributes under the store root, oldest first."""
+def list_runs(
+    store: str | Path | None = None, *, project: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """Every run's attributes under the store root, oldest first; optionally one project / status."""
     runs = root(store) / "runs"
     found = []
     for path in sorted(runs.glob("*.zarr")) if runs.is_dir() else []:
         try:
-            found.append({**read_attrs(path), "path": str(path)})
+            attrs = read_attrs(path)
         except (FileNotFoundError, ValueError, KeyError):
             continue  # a run being created right now
-    return found
+        if (project is None or attrs.get("project") == project) and (status is None or attrs.get("status") == status):
+            found.append({**attrs, "path": str(path)})
+    return sorted(found, key=lambda r: r.get("created", ""))  # ids made within one second sort randomly
 
 
 def open_run(run_id: str, store: str | Path | None = None) -> xr.DataTree:

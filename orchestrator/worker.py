@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import socket
 import traceback
 from collections.abc import Callable
 from functools import partial
@@ -68,6 +71,19 @@ def cluster_mapper(
     return mapper, max(1, sum(client.nthreads().values()))
 
 
+def where() -> dict[str, Any]:
+    """Which process runs this element: host, pid, Dask worker, Slurm/PBS job (if any)."""
+    found: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid()}
+    with contextlib.suppress(ImportError, ValueError):
+        from distributed import get_worker
+
+        found["worker"] = get_worker().address
+    for var in ("SLURM_JOB_ID", "PBS_JOBID"):
+        if var in os.environ:
+            found[var.lower()] = os.environ[var]
+    return found
+
+
 def run_element(
     path: str, name: str, spec: Any, upstream: dict[str, float], base_dir: str, *, last: bool
 ) -> dict[str, float]:
@@ -88,7 +104,7 @@ def run_element(
     try:
         check_canceled()
         store.update(run_path, status=store.RUNNING)
-        store.update(run_path, element=name, status=store.RUNNING, started=store.now())
+        store.update(run_path, element=name, status=store.RUNNING, started=store.now(), worker=where())
         hit = None
         if attrs.get("use_cache", True):
             hit = cache.find(attrs["elements"][name].get("cache_key"), root, exclude=run_path)
@@ -109,11 +125,12 @@ def run_element(
             result = ELEMENTS[spec.element_type].run(spec, ctx)
         solves = counts["solves"] + engine.thread_solves() - started_solves  # chunks elsewhere + here
         store.write_datasets(run_path, name, result.datasets)
-    except Canceled:
-        store.update(run_path, element=name, status=store.CANCELED, finished=store.now())
-        store.update(run_path, status=store.CANCELED, finished=store.now())
-        raise
     except Exception as exc:
+        # `sweepfit cancel` also cancels this run's chunk tasks, so a gather may raise before Canceled.
+        if isinstance(exc, Canceled) or store.cancel_requested(run_path):
+            store.update(run_path, element=name, status=store.CANCELED, finished=store.now())
+            store.update(run_path, status=store.CANCELED, finished=store.now())
+            raise
         error = f"{type(exc).__name__}: {exc}"
         store.update(
             run_path, element=name, status=store.FAILED, finished=store.now(),
@@ -124,11 +141,17 @@ def run_element(
     store.update(
         run_path, element=name, status=store.COMPLETED, finished=store.now(),
         summary=jsonable(result.summary), parameters=jsonable(result.parameters),
-        solves=solves, outputs=[f"{name}/{sub}" if sub else name for sub in sorted(result.datasets, key=len)],
+        solves=solves, outputs=_outputs(run_path, name, result.datasets),
     )
     if last:
         store.update(run_path, status=store.COMPLETED, finished=store.now())
     return result.parameters
+
+
+def _outputs(run_path: Path, name: str, datasets: dict[str, Any]) -> list[str]:
+    """The groups an element wrote: its datasets, or the group it wrote itself (a sweep's chunks)."""
+    written = [f"{name}/{sub}" if sub else name for sub in sorted(datasets, key=len)]
+    return written or ([name] if (run_path / name).is_dir() else [])
 
 
 def _load_cached(hit: dict[str, Any], run_path: Path, name: str, *, last: bool) -> dict[str, float]:

@@ -1,0 +1,76 @@
+"""Slurm and PBS through dask-jobqueue: each batch job runs Dask workers; the scheduler runs here."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+
+import dask.config
+from distributed import Client
+
+from orchestrator import config
+
+SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}
+# Keys sweepfit handles itself rather than passing to SLURMCluster/PBSCluster.
+_OWN = ("type", "jobs", "adapt", "timeout")
+
+
+def jobqueue_cluster(kind: str, **options: Any) -> Any:
+    """A started SLURMCluster or PBSCluster with ``jobs`` batch jobs (or adaptive between bounds).
+
+    ``options`` are dask-jobqueue's keywords (``cores``, ``memory``, ``walltime``, ``queue``,
+    ``account``, ``job_extra_directives``, ``interface``, ...), dashed or underscored, plus
+    ``jobs: N`` (``cluster.scale(jobs=N)``) or ``adapt: {minimum, maximum}`` (in jobs). Options
+    not given come from dask-jobqueue's own config (``jobqueue.slurm.*``), then 1 core / 2GB.
+
+    Examples
+    --------
+    >>> cluster = jobqueue_cluster("slurm", cores=4, memory="8GB", walltime="01:00:00",
+    ...                            queue="compute", account="my-lab", jobs=2)  # doctest: +SKIP
+    """
+    if kind not in SUBMIT_COMMANDS:
+        raise ValueError(f"jobqueue kind must be one of {', '.join(map(repr, SUBMIT_COMMANDS))}, got {kind!r}")
+    command = SUBMIT_COMMANDS[kind]
+    if shutil.which(command) is None:
+        raise FileNotFoundError(
+            f"--cluster {kind} submits batch jobs with `{command}`, which is not on PATH. On a cluster's login "
+            f"node, load its {kind.upper()} module first; to try HPC mode on this machine, start a private "
+            "single-node Slurm with `clusters/dev/slurm-up.sh` (as root) and export the SLURM_CONF it prints."
+        )
+    from dask_jobqueue import PBSCluster, SLURMCluster
+
+    opts = {k.replace("-", "_"): v for k, v in options.items()}
+    jobs, adapt = opts.pop("jobs", None), opts.pop("adapt", None)
+    for key in _OWN:
+        opts.pop(key, None)
+    opts.setdefault("cores", dask.config.get(f"jobqueue.{kind}.cores", None) or 1)
+    opts.setdefault("memory", dask.config.get(f"jobqueue.{kind}.memory", None) or "2GB")
+    scheduler_options = dict(dask.config.get(f"jobqueue.{kind}.scheduler-options", None) or {})
+    scheduler_options.update(opts.pop("scheduler_options", None) or {})
+    scheduler_options.setdefault("dashboard_address", config.get("cluster.dashboard-address"))
+    cls = {"slurm": SLURMCluster, "pbs": PBSCluster}[kind]
+    cluster = cls(scheduler_options=scheduler_options, **opts)
+    if adapt is not None:
+        cluster.adapt(minimum_jobs=adapt.get("minimum", 0), maximum_jobs=adapt.get("maximum", 1))
+    else:
+        cluster.scale(jobs=1 if jobs is None else jobs)
+    return cluster
+
+
+def jobqueue_client(kind: str, **options: Any) -> Client:
+    """A client on a new :func:`jobqueue_cluster`; waits up to ``timeout`` seconds for the first worker."""
+    cluster = jobqueue_cluster(kind, **options)
+    client = Client(cluster)
+    timeout = options.get("timeout", config.get("cluster.jobqueue-wait"))
+    if timeout:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError as exc:
+            script = cluster.job_script()
+            client.close()
+            cluster.close()
+            raise TimeoutError(
+                f"no {kind} worker started within {timeout} s: check the jobs with "
+                f"`{'squeue' if kind == 'slurm' else 'qstat'}` and the job logs; the job script was:\n{script}"
+            ) from exc
+    return client

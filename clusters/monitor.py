@@ -1,0 +1,169 @@
+"""A live page of a store's runs, served by bokeh (``sweepfit monitor``).
+
+Everything shown comes from the runs' attributes in the store (elements' ``progress``), so the page
+works for any cluster — local, a remote scheduler, Slurm — as long as it can read the store. A fit
+shows its best cost and best parameters per generation; a sweep (progress with ``done``/``total``)
+its done/total; other elements their status. Open ``/monitor?run=<id>`` for one run.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from bokeh.document import Document
+from bokeh.layouts import column, row
+from bokeh.models import ColumnDataSource, Div
+from bokeh.palettes import Category10_10
+from bokeh.plotting import figure
+
+from orchestrator import config
+from orchestrator import store as stores
+
+COST_COLOR = "#d62728"  # the best-cost curve: one distinctive colour, easy to find in a screenshot
+REFRESH_MS = 1000
+RECENT = 3  # finished runs shown besides the unfinished ones
+
+
+def _runs(root: Path, run_id: str | None) -> list[dict[str, Any]]:
+    if run_id:
+        try:
+            path = stores.run_path(run_id, root)
+        except ValueError:
+            return []
+        return [{**stores.read_attrs(path), "path": str(path)}]
+    runs = stores.list_runs(root)
+    unfinished = [r for r in runs if r.get("status") not in stores.FINISHED]
+    finished = [r for r in runs if r.get("status") in stores.FINISHED][-RECENT:]
+    return unfinished + finished
+
+
+def _fit_data(progress: dict[str, Any]) -> tuple[dict[str, list], dict[str, list]]:
+    costs = [math.nan if c is None else c for c in progress.get("best_cost", [])]
+    generations = list(range(len(costs)))
+    cost = {"generation": generations, "best_cost": costs}
+    names = progress.get("parameters", [])
+    best_x = progress.get("best_x", [])
+    params = {"generation": generations[: len(best_x)]}
+    for i, _ in enumerate(names):
+        params[f"p{i}"] = [x[i] for x in best_x]
+    return cost, params
+
+
+def _element_panel(run_id: str, name: str, element: dict[str, Any], sources: dict[str, ColumnDataSource]) -> Any:
+    progress = element.get("progress") or {}
+    header = Div(text=f"<b>{name}</b>: {element.get('status')}", name=f"status:{run_id}:{name}")
+    if "best_cost" in progress:
+        cost, params = _fit_data(progress)
+        cost_source = ColumnDataSource(cost, name=f"best_cost:{run_id}:{name}")
+        param_source = ColumnDataSource(params, name=f"best_x:{run_id}:{name}")
+        sources[f"best_cost:{run_id}:{name}"] = cost_source
+        sources[f"best_x:{run_id}:{name}"] = param_source
+        costs = [c for c in cost["best_cost"] if c == c]
+        cost_fig = figure(title="best cost per generation", height=260, width=420, x_axis_label="generation",
+                          y_axis_type="log" if costs and min(costs) > 0 else "linear")
+        cost_fig.line("generation", "best_cost", source=cost_source, color=COST_COLOR, line_width=3)
+        cost_fig.scatter("generation", "best_cost", source=cost_source, color=COST_COLOR, size=5)
+        values = [v for k, col in params.items() if k != "generation" for v in col]
+        param_fig = figure(title="best parameters per generation", height=260, width=520, x_axis_label="generation",
+                           y_axis_type="log" if values and min(values) > 0 else "linear")
+        for i, label in enumerate(progress.get("parameters", [])):
+            param_fig.line("generation", f"p{i}", source=param_source, color=Category10_10[i % 10],
+                           line_width=2, legend_label=label)
+        if param_fig.legend:
+            param_fig.legend.label_text_font_size = "8pt"
+            param_fig.legend.location = "bottom_left"
+        return column(header, row(cost_fig, param_fig))
+    if "done" in progress and "total" in progress:
+        done_source = ColumnDataSource({"y": [0], "done": [progress["done"]], "total": [progress["total"]]},
+                                       name=f"done:{run_id}:{name}")
+        sources[f"done:{run_id}:{name}"] = done_source
+        bar = figure(title="done / total", height=90, width=420, x_range=(0, max(1, progress["total"])),
+                     toolbar_location=None, y_axis_type=None)
+        bar.hbar(y="y", left=0, right="total", height=0.6, source=done_source, color="#dddddd")
+        bar.hbar(y="y", left=0, right="done", height=0.6, source=done_source, color="#2ca02c")
+        return column(header, bar)
+    return header
+
+
+def _layout(runs: list[dict[str, Any]], sources: dict[str, Any]) -> list[Any]:
+    panels: list[Any] = []
+    if not runs:
+        panels.append(Div(text="<i>no runs in this store yet</i>"))
+    for run in runs:
+        title = f"<h3>run {run['run_id']} · {run.get('project') or ''} · {run.get('name') or ''}: {run.get('status')}</h3>"
+        panels.append(Div(text=title, name=f"run:{run['run_id']}"))
+        for name, element in run.get("elements", {}).items():
+            panels.append(_element_panel(run["run_id"], name, element, sources))
+    return panels
+
+
+def _shape(runs: list[dict[str, Any]]) -> list[tuple]:
+    # What decides the layout: runs, their status, and which elements have which kind of progress.
+    return [(r["run_id"], r.get("status"),
+             tuple((n, e.get("status"), tuple(sorted(e.get("progress") or {}))) for n, e in r.get("elements", {}).items()))
+            for r in runs]
+
+
+def document(doc: Document, *, root: Path) -> None:
+    """Build one browser session's page and keep it fresh from the store."""
+    args = doc.session_context.request.arguments if doc.session_context else {}
+    run_id = args["run"][0].decode() if args.get("run") else None
+    doc.title = "sweepfit monitor"
+    sources: dict[str, Any] = {}
+    runs = _runs(root, run_id)
+    shape = _shape(runs)
+    page = column(_layout(runs, sources), name="page")
+    doc.add_root(column(Div(text=f"<h2>sweepfit monitor</h2><small>{root}</small>"), page))
+
+    def refresh() -> None:
+        nonlocal shape
+        latest = _runs(root, run_id)
+        if _shape(latest) != shape:
+            shape = _shape(latest)
+            sources.clear()
+            page.children = _layout(latest, sources)
+            return
+        for run in latest:
+            for name, element in run.get("elements", {}).items():
+                progress = element.get("progress") or {}
+                key = f"{run['run_id']}:{name}"
+                if f"best_cost:{key}" in sources:
+                    cost, params = _fit_data(progress)
+                    if len(cost["best_cost"]) != len(sources[f"best_cost:{key}"].data["best_cost"]):
+                        sources[f"best_cost:{key}"].data = cost
+                        sources[f"best_x:{key}"].data = params
+                if f"done:{key}" in sources:
+                    sources[f"done:{key}"].data = {"y": [0], "done": [progress["done"]], "total": [progress["total"]]}
+
+    doc.add_periodic_callback(refresh, REFRESH_MS)
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((address, 0))
+        return s.getsockname()[1]
+
+
+def serve(*, store: str | Path | None = None, port: int | None = None, address: str = "127.0.0.1") -> None:
+    """Serve the monitor at ``http://<address>:<port>/monitor`` until interrupted.
+
+    Examples
+    --------
+    >>> serve(store="sweepfit-runs", port=5006)  # doctest: +SKIP
+    """
+    from bokeh.application import Application
+    from bokeh.application.handlers.function import FunctionHandler
+    from bokeh.server.server import Server
+
+    root = stores.root(store)
+    port = config.get("monitor.port", port)
+    app = Application(FunctionHandler(partial(document, root=root)))
+    origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
+    server = Server({"/monitor": app}, port=port, address=address, allow_websocket_origin=origins)
+    server.start()
+    print(f"sweepfit monitor for {root}: http://{address}:{port}/monitor", flush=True)
+    server.io_loop.start()

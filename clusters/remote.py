@@ -1,0 +1,74 @@
+"""An existing Dask scheduler, by address (``tcp://host:8786``; ``tls://`` with certificates)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from distributed import Client, Security
+from distributed.comm import parse_address
+from distributed.comm.addressing import parse_host_port
+
+from orchestrator import config
+
+
+def security(tls: dict[str, str] | None) -> Security | None:
+    """``distributed.Security`` from ``{ca-file, cert, key}`` paths; None means distributed's own config."""
+    if not tls:
+        return None
+    return Security(
+        tls_ca_file=tls.get("ca-file"),
+        tls_client_cert=tls.get("cert"),
+        tls_client_key=tls.get("key"),
+        require_encryption=True,
+    )
+
+
+def remote_client(address: str, *, timeout: float | None = None, tls: dict[str, str] | None = None) -> Client:
+    """A client on the scheduler at ``address``.
+
+    Examples
+    --------
+    >>> client = remote_client("tcp://127.0.0.1:8786")  # doctest: +SKIP
+    >>> client = remote_client("tls://lab:8786", tls={"ca-file": "ca.pem", "cert": "me.pem", "key": "me.key"})  # doctest: +SKIP
+    """
+    timeout = config.get("cluster.connect-timeout", timeout)
+    kwargs: dict[str, Any] = {"timeout": timeout}
+    if (sec := security(tls)) is not None:
+        kwargs["security"] = sec
+    try:
+        return Client(address, **kwargs)
+    except (OSError, TimeoutError) as exc:
+        host_port = address.split("://", 1)[-1]
+        raise ConnectionError(
+            f"no Dask scheduler answered at {address} within {timeout} s ({type(exc).__name__}: {exc}). "
+            f"Start one with `dask scheduler --host {host_port.rsplit(':', 1)[0]} --port {host_port.rsplit(':', 1)[-1]}` "
+            f"and workers with `dask worker {address}`, or check the address and that the port is reachable."
+        ) from exc
+
+
+def reachable(address: str, *, timeout: float = 2.0) -> bool:
+    """Whether something listens at a scheduler address (a TCP connect, no Dask handshake)."""
+    try:
+        scheme, loc = parse_address(address)
+        if scheme == "inproc":
+            return False
+        host, port = parse_host_port(loc)
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def cancel_keys(dask_scheduler: Any, run_id: str) -> list[str]:
+    """On the scheduler: cancel every task of a run (keys hold the run id), even fire-and-forget ones.
+
+    Only keys some client wants (the graph's last node, each generation's chunks) are canceled by
+    name; the upstream nodes they depend on are released with them.
+    """
+    keys = [k for k, ts in dask_scheduler.tasks.items() if isinstance(k, str) and run_id in k and ts.who_wants]
+    if keys:
+        dask_scheduler.stimulus_cancel(
+            keys, client="fire-and-forget", force=True, reason="sweepfit cancel", msg=f"run {run_id} was canceled"
+        )
+    return keys
