@@ -21,6 +21,7 @@ _PUBLIC = {
     "list_runs": "orchestrator.store",
     "open_run": "orchestrator.store",
     "runs_table": "orchestrator.tables",
+    "combine_runs": "orchestrator.tables",
     "run_lineage": "orchestrator.lineage",
 }
 __all__ = sorted(_PUBLIC)

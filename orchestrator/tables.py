@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+import xarray as xr
 
 from orchestrator import store as stores
 
@@ -55,6 +56,48 @@ def runs_table(
         if column in frame:
             frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     return frame
+
+
+def combine_runs(
+    element: str,
+    store: str | Path | None = None,
+    *,
+    by: Literal["coords", "run"] = "coords",
+    project: str | None = None,
+    status: str | None = "completed",
+) -> xr.Dataset:
+    """One element's results from every matching run, as one dataset.
+
+    ``by="coords"`` joins runs that cover different coordinates (a sweep grid split over runs,
+    extended later) with ``xr.combine_by_coords``; ``by="run"`` stacks runs of the same
+    coordinates along a new ``run_id`` dimension with ``xr.concat``. Per-run bookkeeping on the
+    ``chunk`` dimension is dropped, and attributes that differ between runs are left out.
+
+    Examples
+    --------
+    >>> grid = combine_runs("rate sweep", project="cell-A")  # doctest: +SKIP
+    >>> grid["final_voltage"].plot()  # doctest: +SKIP
+    """
+    if by not in ("coords", "run"):
+        raise ValueError(f"by must be 'coords' or 'run', got {by!r}")
+    runs = [r for r in stores.list_runs(store)
+            if project in (None, r.get("project")) and status in (None, r.get("status"))
+            and element in r.get("elements", {})]
+    if not runs:
+        raise ValueError(f"no {status or ''} run with an element {element!r} in {stores.root(store)}"
+                         + (f" for project {project!r}" if project else ""))
+    parts = []
+    for run in runs:
+        ds = xr.open_datatree(run["path"], engine="zarr")[element].to_dataset()
+        ds = ds.drop_dims("chunk") if "chunk" in ds.dims else ds
+        # numpy's StringDType has no missing value to pad with when runs cover different points.
+        parts.append(ds.assign({k: v.astype(object) for k, v in ds.data_vars.items() if v.dtype.kind == "T"}))
+    if by == "run":
+        ids = pd.Index([r["run_id"] for r in runs], name="run_id")
+        return xr.concat(parts, dim=ids, data_vars="all", coords="different", compat="equals",
+                         join="outer", combine_attrs="drop_conflicts")
+    return xr.combine_by_coords(parts, data_vars="all", coords="different", compat="no_conflicts",
+                                join="outer", combine_attrs="drop_conflicts")
 
 
 def _results(element: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -101,3 +102,26 @@ def test_runs_table_for_three_runs(short_csv, tmp_path):
     assert [r["project"] for r in orchestrator.list_runs(tmp_path, project="cell-B")] == ["cell-B"]
     with pytest.raises(ValueError, match="per must be"):
         orchestrator.runs_table(tmp_path, per="objective")
+
+
+def test_sweeps_across_runs_combine_into_one_dataset(tmp_path):
+    def sweep(values: list[float]) -> dict:
+        return {"project": "grid", "elements": {"sweep": {
+            "element_type": "sweep", "model": {"type": "SPMe"}, "protocol": {"current": 5.0, "duration": 600.0},
+            "grid": {D_N: values}, "outputs": {"time": {"stop": 600, "step": 100}, "summaries": ["final_voltage"]},
+        }}}
+
+    first = run_serially(sweep([1e-14, 2e-14]), tmp_path)
+    run_serially(sweep([3e-14]), tmp_path)
+    again = run_serially(sweep([1e-14, 2e-14]), tmp_path)
+    assert again["elements"]["sweep"]["solves"] == 0
+    assert again["elements"]["sweep"]["cached_from"]["run_id"] == first["run_id"]
+
+    grid = orchestrator.combine_runs("sweep", tmp_path, project="grid")
+    assert grid.final_voltage.dims == (D_N,) and grid[D_N].values.tolist() == [1e-14, 2e-14, 3e-14]
+    assert grid["Voltage [V]"].sizes == {D_N: 3, "time": 7} and (grid.status == "ok").all()
+    stacked = orchestrator.combine_runs("sweep", tmp_path, by="run")
+    assert stacked.final_voltage.sizes == {"run_id": 3, D_N: 3}
+    # The cached run holds the same numbers as the run that computed them; points a run lacks are NaN.
+    np.testing.assert_array_equal(stacked.final_voltage.isel(run_id=0), stacked.final_voltage.isel(run_id=2))
+    assert stacked.final_voltage.isnull().sum(D_N).values.tolist() == [1, 2, 1]
