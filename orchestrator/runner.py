@@ -114,6 +114,7 @@ def run(
     store: str | Path | None = None,
     base_dir: str | Path | None = None,
     force: bool = False,
+    resume: str | None = None,
 ) -> dict[str, Any]:
     """Run a pipeline to the end and return its status (see :func:`status`).
 
@@ -132,13 +133,16 @@ def run(
         ``"pbs"`` or a profile name (see :func:`clusters.get_client`).
     store : path, optional
         The store root; ``sweepfit.store`` from dask.config by default (``./sweepfit-runs``).
+    resume : str, optional
+        Run again inside this existing run of the same pipeline (e.g. one killed mid-sweep);
+        sweeps solve only their chunks not yet marked done.
 
     Examples
     --------
     >>> info = run("examples/demo.yaml")  # doctest: +SKIP
     >>> info["elements"]["fit"]["summary"]["parameters"]  # doctest: +SKIP
     """
-    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force)
+    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force, resume=resume)
     graph = compile_pipeline(spec, path, run_id=run_id, base_dir=base)
     with _client(client, cluster) as active:
         stores.update(path, scheduler=active.scheduler.address, dashboard=active.dashboard_link)
@@ -157,6 +161,7 @@ def submit(
     base_dir: str | Path | None = None,
     force: bool = False,
     profiles: str | Path | None = None,
+    resume: str | None = None,
 ) -> str:
     """Start a pipeline and return its run id at once; poll it with :func:`get`.
 
@@ -178,7 +183,7 @@ def submit(
     if profiles is not None:
         clusters.profiles.load_file(profiles)
     detached = client is None and not clusters.outlives_process(cluster)  # checks the cluster name first
-    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force)
+    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force, resume=resume)
     stores.update(path, cluster=cluster or "local", base_dir=str(base))
     if detached:
         driver.spawn(path, cluster=cluster, profiles=profiles)

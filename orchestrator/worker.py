@@ -120,6 +120,7 @@ def run_element(
             workers=workers,
             report=lambda progress: store.update(run_path, element=name, progress=jsonable(progress)),
             check_canceled=check_canceled,
+            store_group=lambda: (str(run_path), name),
         )
         with measurements.using(root):
             result = ELEMENTS[spec.element_type].run(spec, ctx)
