@@ -301,12 +301,12 @@ class Plan:
         return {k: point[k] for k in self.base.inputs}
 
 
-def solve_chunk(plan: Plan, chunk: int) -> dict[str, Any]:
-    """Worker side: solve one block of points, write its region in the store, mark it done.
+def solve_chunk(plan: Plan, item: tuple[int, list[dict[str, float]]]) -> dict[str, Any]:
+    """Worker side: solve one chunk's points, write its region in the store, mark it done.
 
     Returns only status counts, so no results travel through the scheduler.
     """
-    points = plan.points(chunk)
+    chunk, points = item
     groups: dict[str, tuple[protocols.Setup, list[int]]] = {}
     for i, point in enumerate(points):
         setup = plan.setup_for(point)
@@ -342,7 +342,8 @@ def _drive(spec: ProtocolSpec, fixed: dict[str, float], parameter_set: str, base
     if spec.experiment is not None:
         return {}
     if spec.c_rate is not None:
-        capacity = fixed.get("Nominal cell capacity [A.h]") or parameter_values(parameter_set)["Nominal cell capacity [A.h]"]
+        name = "Nominal cell capacity [A.h]"
+        capacity = fixed.get(name) or parameter_values(parameter_set)[name]
         return {"current": float(spec.c_rate * capacity), "duration": spec.duration}
     if spec.profile is None:
         return {"current": spec.current, "duration": spec.duration}
@@ -474,9 +475,11 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
         sweep_store.allocate(
             Path(path), group, layout=layout, coords=coords, series=list(plan.base.series),
             series_dims=series_dims, step_time=plan.base.per_step is not None, summaries=summaries,
-            attrs={"sweep_token": token, "sweep_variables": list(plan.values), "sweep_dims": list(layout.dims), "sweep_shape": list(layout.shape),
-                   "sweep_block": list(layout.block), "sampler": spec.sampler, "chunk_size": math.prod(layout.block),
-                   "fixed": {k: float(v) for k, v in plan.base.fixed.items()}},
+            attrs={
+                "sweep_token": token, "sweep_variables": list(plan.values), "sweep_dims": list(layout.dims),
+                "sweep_shape": list(layout.shape), "sweep_block": list(layout.block), "sampler": spec.sampler,
+                "chunk_size": math.prod(layout.block), "fixed": {k: float(v) for k, v in plan.base.fixed.items()},
+            },
         )
         from orchestrator.store import consolidate
 
@@ -485,11 +488,13 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
     todo = [int(c) for c in np.flatnonzero(~sweep_store.done(Path(path), group))]
     skipped = layout.n_chunks - len(todo)
     wave = max(1, 32 * ctx.workers)
+    shipped = replace(plan, values={})  # each chunk task carries its own points, not the whole sample
     started = time.perf_counter()
     for w in range(0, len(todo), wave):
         ctx.check_canceled()
         label = f"sweep{skipped}+{w}" if resumed else f"sweep{w}"
-        list(ctx.mapper(label)(partial(solve_chunk, plan), todo[w : w + wave]))
+        items = [(c, plan.points(c)) for c in todo[w : w + wave]]
+        list(ctx.mapper(label)(partial(solve_chunk, shipped), items))
         ctx.report({"chunks_done": skipped + min(w + wave, len(todo)), "chunks": layout.n_chunks,
                     "points": layout.n_points})
     wall = time.perf_counter() - started
