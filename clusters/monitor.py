@@ -63,19 +63,19 @@ def _element_panel(run_id: str, name: str, element: dict[str, Any], sources: dic
         sources[f"best_cost:{run_id}:{name}"] = cost_source
         sources[f"best_x:{run_id}:{name}"] = param_source
         costs = [c for c in cost["best_cost"] if c == c]
-        cost_fig = figure(title="best cost per generation", height=260, width=420, x_axis_label="generation",
+        cost_fig = figure(title="best cost per generation", height=320, width=420, x_axis_label="generation",
                           y_axis_type="log" if costs and min(costs) > 0 else "linear")
         cost_fig.line("generation", "best_cost", source=cost_source, color=COST_COLOR, line_width=3)
         cost_fig.scatter("generation", "best_cost", source=cost_source, color=COST_COLOR, size=5)
         values = [v for k, col in params.items() if k != "generation" for v in col]
-        param_fig = figure(title="best parameters per generation", height=260, width=520, x_axis_label="generation",
+        param_fig = figure(title="best parameters per generation", height=320, width=520, x_axis_label="generation",
                            y_axis_type="log" if values and min(values) > 0 else "linear")
         for i, label in enumerate(progress.get("parameters", [])):
             param_fig.line("generation", f"p{i}", source=param_source, color=Category10_10[i % 10],
                            line_width=2, legend_label=label)
         if param_fig.legend:
             param_fig.legend.label_text_font_size = "8pt"
-            param_fig.legend.location = "bottom_left"
+            param_fig.add_layout(param_fig.legend[0], "below")  # beside the lines, not over them
         return column(header, row(cost_fig, param_fig))
     if "done" in progress and "total" in progress:
         done_source = ColumnDataSource({"y": [0], "done": [progress["done"]], "total": [progress["total"]]},
@@ -94,7 +94,8 @@ def _layout(runs: list[dict[str, Any]], sources: dict[str, Any]) -> list[Any]:
     if not runs:
         panels.append(Div(text="<i>no runs in this store yet</i>"))
     for run in runs:
-        title = f"<h3>run {run['run_id']} · {run.get('project') or ''} · {run.get('name') or ''}: {run.get('status')}</h3>"
+        label = " · ".join(str(x) for x in (run["run_id"], run.get("project"), run.get("name")) if x)
+        title = f"<h3>run {label}: {run.get('status')}</h3>"
         panels.append(Div(text=title, name=f"run:{run['run_id']}"))
         for name, element in run.get("elements", {}).items():
             panels.append(_element_panel(run["run_id"], name, element, sources))
