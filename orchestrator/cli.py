@@ -307,6 +307,8 @@ def _element_line(element: dict[str, Any]) -> str:
         detail += f"  gen {progress['generation']}  best {progress['best_cost'][-1]:.4g}  ({progress.get('nfev')} evals)"
     if "done" in progress and "total" in progress:
         detail += f"  {progress['done']}/{progress['total']}"
+    if element.get("cached_from"):
+        detail += f"  (loaded from run {element['cached_from']['run_id']})"
     return detail
 
 

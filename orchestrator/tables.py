@@ -45,8 +45,7 @@ def runs_table(
     """
     if per not in ("run", "element"):
         raise ValueError(f"per must be 'run' or 'element', got {per!r}")
-    runs = [r for r in stores.list_runs(store)
-            if project in (None, r.get("project")) and status in (None, r.get("status"))]
+    runs = stores.list_runs(store, project=project, status=status)
     rows = [row for run in runs for row in (_element_rows(run) if per == "element" else [_run_row(run)])]
     base = RUN_COLUMNS if per == "run" else ELEMENT_COLUMNS
     frame = pd.DataFrame(rows)
@@ -80,9 +79,7 @@ def combine_runs(
     """
     if by not in ("coords", "run"):
         raise ValueError(f"by must be 'coords' or 'run', got {by!r}")
-    runs = [r for r in stores.list_runs(store)
-            if project in (None, r.get("project")) and status in (None, r.get("status"))
-            and element in r.get("elements", {})]
+    runs = [r for r in stores.list_runs(store, project=project, status=status) if element in r.get("elements", {})]
     if not runs:
         raise ValueError(f"no {status or ''} run with an element {element!r} in {stores.root(store)}"
                          + (f" for project {project!r}" if project else ""))

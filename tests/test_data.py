@@ -171,13 +171,13 @@ def test_same_bytes_give_same_sha256(tmp_path):
 
 
 def test_unknown_prefix_lists_valid_prefixes_and_registry_works(monkeypatch):
-    with pytest.raises(DataError, match="valid prefixes: file, folder"):
-        load_measurements("db:42")
+    with pytest.raises(DataError, match="valid prefixes: db, file, folder"):
+        load_measurements("lab:42")
     monkeypatch.setattr(data, "_SOURCES", dict(data._SOURCES))
     frame = pd.DataFrame({"Time [s]": [0.0, 1.0], "Voltage [V]": [4.0, 3.9],
                           "Current [A]": [1.0, 1.0]})
-    register_source("db", lambda target, options, base_dir: load_measurements(frame))
-    assert load_measurements("db:42")[0].name == "dataframe"
+    register_source("lab", lambda target, options, base_dir: load_measurements(frame))
+    assert load_measurements("lab:42")[0].name == "dataframe"
 
 
 def test_source_without_prefix_suggests_file_prefix():
