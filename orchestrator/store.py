@@ -11,9 +11,12 @@ root (a laptop polling a Slurm run) sees the same truth.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import secrets
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,16 +72,29 @@ def read_attrs(path: Path) -> dict[str, Any]:
     return dict(zarr.open_group(path, mode="r").attrs)
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # Workers, drivers and `sweepfit cancel` update one run's attrs concurrently; without a lock a
+    # read-modify-write can undo another's status (an element's "canceled" lost to a stale "running").
+    with open(path.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def update(path: Path, *, element: str | None = None, **values: Any) -> None:
     """Merge values into the run's attrs, or into one element's entry when ``element`` is given."""
-    group = zarr.open_group(path, mode="r+")
-    attrs = dict(group.attrs)
-    if element is None:
-        attrs.update(values)
-    else:
-        attrs["elements"] = {**attrs["elements"], element: {**attrs["elements"][element], **values}}
-    attrs["updated"] = now()
-    group.attrs.put(attrs)
+    with _locked(path):
+        group = zarr.open_group(path, mode="r+")
+        attrs = dict(group.attrs)
+        if element is None:
+            attrs.update(values)
+        else:
+            attrs["elements"] = {**attrs["elements"], element: {**attrs["elements"][element], **values}}
+        attrs["updated"] = now()
+        group.attrs.put(attrs)
 
 
 def write_datasets(path: Path, element: str, datasets: dict[str, xr.Dataset]) -> None:
