@@ -48,6 +48,10 @@ def jobqueue_cluster(kind: str, **options: Any) -> Any:
     scheduler_options = dict(dask.config.get(f"jobqueue.{kind}.scheduler-options", None) or {})
     scheduler_options.update(opts.pop("scheduler_options", None) or {})
     scheduler_options.setdefault("dashboard_address", config.get("cluster.dashboard-address"))
+    if not config.get("cluster.worker-profile"):
+        # Job workers read dask config from their environment (see sweepfit.cluster.worker-profile).
+        prologue = list(opts.pop("job_script_prologue", None) or [])
+        opts["job_script_prologue"] = [*prologue, "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False"]
     cls = {"slurm": SLURMCluster, "pbs": PBSCluster}[kind]
     cluster = cls(scheduler_options=scheduler_options, **opts)
     if adapt is not None:

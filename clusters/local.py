@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import os
 
+import dask.config
 from distributed import Client, LocalCluster
 
 from orchestrator import config
+
+
+def worker_config() -> dict:
+    """This process's dask.config for the worker processes sweepfit starts, profiler per config."""
+    profile = {"distributed": {"worker": {"profile": {"enabled": bool(config.get("cluster.worker-profile"))}}}}
+    return dask.config.merge(dask.config.config, profile)
 
 
 def local_client(
@@ -29,5 +36,6 @@ def local_client(
         threads_per_worker=config.get("cluster.threads-per-worker", threads_per_worker),
         processes=True,
         dashboard_address=config.get("cluster.dashboard-address", dashboard_address),
+        config=worker_config(),
     )
     return Client(cluster)

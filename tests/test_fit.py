@@ -154,7 +154,7 @@ def test_cluster_run_recovers_truth_and_matches_serial(synthetic_csv, client, tm
     assert fit.generation.max() == fit.attrs["nit"]
     assert tree.attrs["status"] == "completed" and tree.attrs["spec"]["project"] == "tests"
     assert {"pybamm", "dask", "zarr"} <= set(tree.attrs["versions"])
-    assert fit.attrs["chunks_per_generation"] == 2
+    assert fit.attrs["chunks_per_generation"] == 6  # three per worker thread
 
 
 @pytest.mark.slow
