@@ -64,6 +64,8 @@ def run(
     profiles: ProfilesOption = None,
     as_json: JsonOption = False,
     no_cache: NoCacheOption = False,
+    resume: Annotated[Optional[str], typer.Option(
+        "--resume", help="Go on with this run (same pipeline): finished elements and sweep chunks are kept.")] = None,
 ) -> None:
     """Run a pipeline to the end on a Dask cluster (a local one by default), showing progress.
 
@@ -77,7 +79,7 @@ def run(
     try:
         _load_profiles(profiles)
         clusters.profiles.resolve(cluster, **overrides)  # a bad --cluster fails before the run exists
-        spec, path, run_id, base = runner.prepare(pipeline, store_root=store, force=no_cache)
+        spec, path, run_id, base = runner.prepare(pipeline, store_root=store, force=no_cache, resume=resume)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     try:

@@ -89,8 +89,10 @@ def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: A
             f"cannot resume run {attrs['run_id']}: it was made from a different pipeline; "
             "leave out resume to start a new run"
         )
-    (path / stores._CANCEL_MARKER).unlink(missing_ok=True)
-    elements = {name: {"status": stores.PENDING, "cache_key": keys[name]} for name in keys}
+    stores.clear_cancel(path)
+    # Elements that completed before the run stopped keep their results; the rest start again.
+    done = {n: e for n, e in attrs["elements"].items() if e["status"] == stores.COMPLETED and e.get("cache_key") == keys[n]}
+    elements = {name: done.get(name, {"status": stores.PENDING, "cache_key": keys[name]}) for name in keys}
     stores.update(path, status=stores.PENDING, resumed=stores.now(), elements=elements)
     return path, attrs["run_id"]
 

@@ -123,6 +123,10 @@ def request_cancel(path: Path) -> None:
     (path / _CANCEL_MARKER).write_text(now())
 
 
+def clear_cancel(path: Path) -> None:
+    (path / _CANCEL_MARKER).unlink(missing_ok=True)
+
+
 def cancel_requested(path: Path) -> bool:
     return (path / _CANCEL_MARKER).exists()
 

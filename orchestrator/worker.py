@@ -101,6 +101,11 @@ def run_element(
         if store.cancel_requested(run_path):
             raise Canceled(f"run {run_id} was canceled")
 
+    own = attrs["elements"][name]
+    if own["status"] == store.COMPLETED:  # a resumed run: this element finished before it stopped
+        if last:
+            store.update(run_path, status=store.COMPLETED, finished=store.now())
+        return dict(own.get("parameters", {}))
     try:
         check_canceled()
         store.update(run_path, status=store.RUNNING)

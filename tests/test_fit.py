@@ -190,3 +190,20 @@ def test_fit_to_measured_enertech_discharge_halves_the_error(tmp_path):
     after = info["elements"]["after"]["summary"]["metrics"]["1C"]["RMSE"]
     assert before > 0.04
     assert after * 2 <= before
+
+
+def test_resumed_run_keeps_elements_that_completed(short_csv, tmp_path):
+    from orchestrator.runner import prepare
+
+    spec = fit_pipeline(short_csv, popsize=4, maxiter=1)
+    pipeline, path, run_id, base = prepare(spec, store_root=tmp_path)
+    fitted = run_element(str(path), "fit", pipeline.elements["fit"], {}, str(base), last=False)
+    before = orchestrator.status(run_id, store=tmp_path)["elements"]["fit"]  # then the run "dies"
+
+    pipeline, path, resumed_id, base = prepare(spec, store_root=tmp_path, resume=run_id)
+    assert resumed_id == run_id
+    assert run_element(str(path), "fit", pipeline.elements["fit"], {}, str(base), last=False) == fitted
+    run_element(str(path), "check", pipeline.elements["check"], fitted, str(base), last=True)
+    after = orchestrator.status(run_id, store=tmp_path)
+    assert after["elements"]["fit"] == before  # not run again: same start time, same solves
+    assert after["elements"]["check"]["status"] == after["status"] == "completed"
