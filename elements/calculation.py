@@ -9,9 +9,9 @@ import xarray as xr
 from pydantic import Field, field_validator
 
 from elements.base import ELEMENTS, Context, ElementType, Result
-from elements.models import parameter_set_names, parameter_values
-from elements.registry import Registry, unknown_name
-from elements.schema import ModelSpec, Strict, known
+from elements.models import parameter_values
+from elements.registry import Registry
+from elements.schema import ModelSpec, ParameterSetName, Strict, known
 
 CALCULATIONS: Registry[Callable[..., dict[str, float]]] = Registry("calculation")
 
@@ -27,18 +27,11 @@ def initial_state(values: Any, model: ModelSpec, *, initial_state: float | str) 
 class CalculationSpec(Strict):
     element_type: Literal["calculation"]
     calculation: str
-    parameter_set: str = "Chen2020"
+    parameter_set: ParameterSetName = "Chen2020"
     model: ModelSpec = Field(default_factory=ModelSpec)
     initial_state: float | str = Field(description="state of charge in [0, 1] or a voltage such as '4.1 V'")
 
     _known = field_validator("calculation")(lambda cls, v: known(CALCULATIONS, v))
-
-    @field_validator("parameter_set")
-    @classmethod
-    def _parameter_set(cls, name: str) -> str:
-        if name not in parameter_set_names():
-            raise ValueError(unknown_name("parameter set", name, parameter_set_names()))
-        return name
 
 
 def run(spec: CalculationSpec, ctx: Context) -> Result:

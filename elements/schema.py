@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from elements.costs import COSTS
 from elements.models import MODELS
@@ -22,6 +22,17 @@ def known(registry: Any, name: str) -> str:
     if name not in registry:
         raise ValueError(unknown_name(registry.kind, name, registry))
     return name
+
+
+def _known_parameter_set(name: str) -> str:
+    from elements.models import parameter_set_names
+
+    if name not in parameter_set_names():
+        raise ValueError(unknown_name("parameter set", name, parameter_set_names()))
+    return name
+
+
+ParameterSetName = Annotated[str, AfterValidator(_known_parameter_set)]
 
 
 class ParameterSpec(Strict):
@@ -89,7 +100,7 @@ class ObjectiveSpec(Strict):
     type: Literal["CurrentDriven"] = "CurrentDriven"
     data: str | DataOptions | pd.DataFrame
     model: ModelSpec = Field(default_factory=ModelSpec)
-    parameter_set: str = "Chen2020"
+    parameter_set: ParameterSetName = "Chen2020"
     parameters: dict[str, float] = Field(default_factory=dict)
     variables: list[str] = Field(default_factory=lambda: ["Voltage [V]"], min_length=1)
     weight: float = Field(1.0, gt=0)
@@ -108,15 +119,6 @@ class ObjectiveSpec(Strict):
         elif options is not None:
             raise ValueError("options must be a dict of objective options such as 'model'")
         return value
-
-    @field_validator("parameter_set")
-    @classmethod
-    def _parameter_set(cls, name: str) -> str:
-        from elements.models import parameter_set_names
-
-        if name not in parameter_set_names():
-            raise ValueError(unknown_name("parameter set", name, parameter_set_names()))
-        return name
 
     @field_serializer("data")
     def _data(self, data: Any) -> Any:

@@ -24,9 +24,9 @@ from pydantic import Field, field_validator, model_validator
 
 from elements import protocols, sweep_store
 from elements.base import ELEMENTS, Context, ElementType, Result
-from elements.models import MODELS, parameter_set_names, unknown_parameters
+from elements.models import MODELS, unknown_parameters
 from elements.registry import unknown_name
-from elements.schema import ModelSpec, Strict
+from elements.schema import ModelSpec, ParameterSetName, Strict
 from elements.sweep_store import Layout
 from orchestrator import config
 from orchestrator.data import DataOptions, load_measurements
@@ -154,7 +154,7 @@ class OutputSpec(Strict):
 class SweepSpec(Strict):
     element_type: Literal["sweep"]
     model: ModelSpec = Field(default_factory=ModelSpec)
-    parameter_set: str = "Chen2020"
+    parameter_set: ParameterSetName = "Chen2020"
     parameters: dict[str, float] = Field(default_factory=dict)
     protocol: ProtocolSpec
     grid: dict[str, list[float] | Span] | None = Field(None, min_length=1)
@@ -163,13 +163,6 @@ class SweepSpec(Strict):
     latin_hypercube: Sampled | None = None
     outputs: OutputSpec = Field(default_factory=OutputSpec)
     chunk_size: int | None = Field(None, ge=1)
-
-    @field_validator("parameter_set")
-    @classmethod
-    def _parameter_set(cls, name: str) -> str:
-        if name not in parameter_set_names():
-            raise ValueError(unknown_name("parameter set", name, parameter_set_names()))
-        return name
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
