@@ -88,7 +88,8 @@ def built(problem: Problem) -> tuple[Any, Any]:
     values.update({name: "[input]" for name in problem.inputs}, check_already_exists=False)
     solver = pybamm.IDAKLUSolver(
         output_variables=list(problem.data),
-        options={"num_threads": problem.threads, "compile": problem.compile},
+        # Failures are kept as data with their reason; SUNDIALS need not also print them.
+        options={"num_threads": problem.threads, "compile": problem.compile, "silence_sundials_errors": True},
     )
     sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
     sim.build()
