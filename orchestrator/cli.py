@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 app = typer.Typer(help="Fit and sweep PyBaMM models on a Dask cluster.", no_args_is_help=True)
@@ -25,7 +26,8 @@ NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Recompute eleme
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, emoji=False)
+    # escape: messages name columns and parameters such as "Time [s]", which rich would read as markup.
+    console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, emoji=False)
     raise typer.Exit(2)
 
 
@@ -41,17 +43,17 @@ def _summary(info: dict[str, Any]) -> dict[str, Any]:
 def _print_run(info: dict[str, Any]) -> None:
     console.print(f"run [bold]{info['run_id']}[/bold]: {info['status']}  ({info['path']})")
     for name, element in info["elements"].items():
-        line = f"  {name}: {element['status']}"
+        line = escape(f"  {name}: {element['status']}")
         summary = element.get("summary") or {}
         if "parameters" in summary and "cost" in summary:
             fitted = ", ".join(f"{k} = {v:.4g}" for k, v in summary["parameters"].items())
-            line += f"  cost {summary['cost']:.4g}  {fitted}"
+            line += escape(f"  cost {summary['cost']:.4g}  {fitted}")
         for objective, metrics in (summary.get("metrics") or {}).items():
-            line += f"\n    {objective}: RMSE {metrics['RMSE']:.4g}, MAE {metrics['MAE']:.4g}, Max {metrics['Max']:.4g}"
+            line += escape(f"\n    {objective}: RMSE {metrics['RMSE']:.4g}, MAE {metrics['MAE']:.4g}, Max {metrics['Max']:.4g}")
         if element.get("cached_from"):
             line += f"\n    loaded from run {element['cached_from']['run_id']}, not recomputed"
         if element.get("error"):
-            line += f"\n    [red]{element['error']}[/red]"
+            line += f"\n    [red]{escape(element['error'])}[/red]"
         console.print(line, highlight=False)
 
 
