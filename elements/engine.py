@@ -73,6 +73,11 @@ def thread_solves() -> int:
     return getattr(_thread, "solves", 0)
 
 
+def count_thread_solves(n: int) -> None:
+    """Add ``n`` to :func:`thread_solves` (for solves run outside this module, e.g. sweeps)."""
+    _thread.solves = thread_solves() + n
+
+
 def built(problem: Problem) -> tuple[Any, Any]:
     """The (built model, solver) for a problem, built once per worker process."""
     with _lock:
@@ -109,7 +114,7 @@ def solve(problem: Problem, X: np.ndarray) -> list[Outcome]:
     """
     inputs = [dict(zip(problem.inputs, map(float, row))) for row in np.atleast_2d(X)]
     stats["solves"] += len(inputs)
-    _thread.solves = thread_solves() + len(inputs)
+    count_thread_solves(len(inputs))
     try:
         solutions = _solve_within(problem, inputs, problem.time_limit * len(inputs))
         return [_outcome(problem, s) for s in solutions]

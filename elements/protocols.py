@@ -204,7 +204,7 @@ def solve(setup: Setup, inputs: list[dict[str, float]]) -> list[Outcome]:
     except Exception as exc:  # noqa: BLE001 - a point whose model cannot be built is data
         return [_failed(setup, ERROR, f"build failed: {type(exc).__name__}: {exc}") for _ in inputs]
     stats["solves"] += len(inputs)
-    engine._thread.solves = engine.thread_solves() + len(inputs)  # the run's per-element solve count
+    engine.count_thread_solves(len(inputs))  # the run's per-element solve count
     if setup.experiment is not None:
         return [_solve_experiment(setup, one) for one in inputs]
     return _solve_drive(setup, inputs)
