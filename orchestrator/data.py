@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 __all__ = ["DataError", "DataOptions", "DataSpec", "Measurement", "SourceLoader",
-           "load_measurements", "register_source"]
+           "load_measurements", "normalise", "register_source"]
 
 TIME, VOLTAGE, CURRENT, STEP = "Time [s]", "Voltage [V]", "Current [A]", "Step"
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -161,7 +161,7 @@ def load_measurements(
     (0.0, 0.500005)
     """
     if isinstance(source, pd.DataFrame):
-        frame = _prepare(source, DataOptions(source="dataframe"), "dataframe")
+        frame = normalise(source, DataOptions(source="dataframe"), "dataframe")
         return [Measurement("dataframe", "dataframe", frame, dataframe_sha256(source))]
     options = _to_options(source)
     prefix, colon, target = options.source.partition(":")
@@ -216,7 +216,7 @@ def _load_folder(target: str, options: DataOptions, base_dir: Path) -> list[Meas
 
 def _load_path(path: Path, options: DataOptions, source: str) -> Measurement:
     raw = path.read_bytes()
-    frame = _prepare(_read(path, raw, options), options, str(path))
+    frame = normalise(_read(path, raw, options), options, str(path))
     return Measurement(path.stem, source, frame, hashlib.sha256(raw).hexdigest())
 
 
@@ -253,7 +253,11 @@ def _sniff_sep(raw: bytes) -> str:
     return "\t" if b"\t" in first_line else r"\s+"
 
 
-def _prepare(frame: pd.DataFrame, options: DataOptions, label: str) -> pd.DataFrame:
+def normalise(frame: pd.DataFrame, options: DataOptions, label: str) -> pd.DataFrame:
+    """Apply ``options`` to a read frame and check it: PyBaMM names, time from 0, PyBaMM's sign.
+
+    ``label`` names the source in a :class:`DataError`.
+    """
     unknown = [c for c in options.column_map if c not in frame.columns]
     if unknown:
         raise DataError(f"{label}: column_map names column(s) {unknown} that the file does not "

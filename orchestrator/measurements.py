@@ -29,7 +29,7 @@ import zarr
 
 from orchestrator import store as stores
 from orchestrator.data import (
-    DataError, DataOptions, Measurement, _prepare, dataframe_sha256, load_measurements, register_source,
+    DataError, DataOptions, Measurement, dataframe_sha256, load_measurements, normalise, register_source,
 )
 
 SHOWN = 12  # id characters shown in listings; any unique prefix of 8 or more is accepted
@@ -125,7 +125,7 @@ def add_new(
 
 
 def _prepared_frame(frame: pd.DataFrame, options: dict[str, Any]) -> pd.DataFrame:
-    return _prepare(frame, DataOptions(source="dataframe", **options), "dataframe")
+    return normalise(frame, DataOptions(source="dataframe", **options), "dataframe")
 
 
 def _text_as_str(frame: pd.DataFrame) -> pd.DataFrame:
@@ -208,7 +208,7 @@ def _load_db(target: str, options: DataOptions, base_dir: Path) -> list[Measurem
     frame, attrs = load(target)
     source = f"db:{attrs['id']}"
     if options.model_fields_set & {"column_map", "steps", "time_range"}:
-        frame = _prepare(frame, options.model_copy(update={"current_sign": "positive_discharge"}), source)
+        frame = normalise(frame, options.model_copy(update={"current_sign": "positive_discharge"}), source)
     return [Measurement(attrs["name"], source, frame, attrs["id"])]
 
 
