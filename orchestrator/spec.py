@@ -72,7 +72,7 @@ def load_pipeline(source: str | Path | dict[str, Any] | Pipeline) -> Pipeline:
     problems: list[tuple[str, str]] = []
     elements = raw.get("elements")
     try:
-        Pipeline.model_validate({**raw, "elements": elements if isinstance(elements, dict) else elements})
+        Pipeline.model_validate(raw)
     except ValidationError as exc:
         problems += _problems(exc)
     validated: dict[str, Any] = {}
