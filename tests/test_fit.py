@@ -11,7 +11,6 @@ import xarray as xr
 
 import orchestrator
 from elements import engine
-from elements.base import Context
 from elements.objectives import problems
 from orchestrator.spec import load_pipeline
 from orchestrator.worker import run_element
