@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -35,6 +36,15 @@ def _known_parameter_set(name: str) -> str:
 ParameterSetName = Annotated[str, AfterValidator(_known_parameter_set)]
 
 
+def check_bounds(bounds: Sequence[float], *, log: bool, what: str) -> None:
+    """Raise for bounds that are not finite with lower < upper, or not positive when ``log``."""
+    lo, hi = bounds
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+        raise ValueError(f"bounds must be finite with lower < upper, got {list(bounds)}")
+    if log and lo <= 0:
+        raise ValueError(f"{what} needs positive bounds, got lower bound {lo}")
+
+
 class ParameterSpec(Strict):
     """A parameter to fit: bounds in the parameter's own units, searched in `transform` space."""
 
@@ -44,11 +54,8 @@ class ParameterSpec(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> ParameterSpec:
+        check_bounds(self.bounds, log=self.transform == "log10", what="log10 transform")
         lo, hi = self.bounds
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-            raise ValueError(f"bounds must be finite with lower < upper, got {list(self.bounds)}")
-        if self.transform == "log10" and lo <= 0:
-            raise ValueError(f"log10 transform needs positive bounds, got lower bound {lo}")
         if self.initial_value is not None and not lo <= self.initial_value <= hi:
             raise ValueError(
                 f"initial_value {self.initial_value} lies outside bounds {list(self.bounds)}"

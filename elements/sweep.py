@@ -26,7 +26,7 @@ from elements import protocols, sweep_store
 from elements.base import ELEMENTS, Context, ElementType, Result
 from elements.models import MODELS, unknown_parameters
 from elements.registry import unknown_name
-from elements.schema import ModelSpec, ParameterSetName, Strict
+from elements.schema import ModelSpec, ParameterSetName, Strict, check_bounds
 from elements.sweep_store import Layout
 from orchestrator import config
 from orchestrator.data import DataOptions, load_measurements
@@ -62,11 +62,7 @@ class Range(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> Range:
-        lo, hi = self.bounds
-        if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-            raise ValueError(f"bounds must be finite with lower < upper, got {list(self.bounds)}")
-        if self.log and lo <= 0:
-            raise ValueError(f"log sampling needs positive bounds, got lower bound {lo}")
+        check_bounds(self.bounds, log=self.log, what="log sampling")
         return self
 
 
