@@ -113,13 +113,9 @@ def _watch(path: Path, future: Any, *, quiet: bool) -> None:
         while True:
             for name, element in stores.read_attrs(path)["elements"].items():
                 if name not in tasks:
-                    tasks[name] = bar.add_task(name, total=1, detail="pending")
-                progress = element.get("progress") or {}
-                detail = element["status"]
-                if "best_cost" in progress:
-                    detail += f"  gen {progress['generation']}  best {progress['best_cost'][-1]:.4g}"
+                    tasks[name] = bar.add_task(escape(name), total=1, detail="pending")
                 done = element["status"] in stores.FINISHED
-                bar.update(tasks[name], completed=1 if done else 0, detail=detail)
+                bar.update(tasks[name], completed=1 if done else 0, detail=escape(_element_line(element)))
             if future.done():
                 break
             time.sleep(0.5)
