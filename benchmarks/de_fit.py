@@ -54,7 +54,7 @@ def sweepfit_cluster(csv: Path, workers: int, compile_: bool, store: Path) -> tu
     import dask.config
 
     import orchestrator
-    from clusters.local import local_client
+    from clusters import closing, local_client
 
     pipeline = {
         "elements": {
@@ -68,7 +68,7 @@ def sweepfit_cluster(csv: Path, workers: int, compile_: bool, store: Path) -> tu
     }
     with dask.config.set({"sweepfit.solve.compile": compile_}):
         started = time.perf_counter()
-        with local_client(n_workers=workers, threads_per_worker=1) as client:
+        with closing(local_client(n_workers=workers, threads_per_worker=1)) as client:
             # Warm the workers as a long-lived cluster would be: pybamm imported once per process.
             client.run(lambda: __import__("pybamm") and None)
             start_wall = time.perf_counter() - started

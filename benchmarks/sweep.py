@@ -64,7 +64,7 @@ def batched(points: list[dict[str, float]]) -> tuple[float, np.ndarray]:
 
 def sweepfit(side: int, workers: int, store: str) -> tuple[float, dict, np.ndarray]:
     import orchestrator
-    from clusters.local import local_client
+    from clusters import closing, local_client
     from elements.sweep import open_sweep
 
     d_n, d_p = grid(side)
@@ -80,7 +80,7 @@ def sweepfit(side: int, workers: int, store: str) -> tuple[float, dict, np.ndarr
             }
         },
     }
-    with local_client(n_workers=workers, threads_per_worker=1) as client:
+    with closing(local_client(n_workers=workers, threads_per_worker=1)) as client:
         client.run(lambda: __import__("pybamm") and None)  # workers stay alive: imported once, as in use
         started = time.perf_counter()
         info = orchestrator.run(pipeline, client=client, store=store, force=True)

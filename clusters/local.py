@@ -26,9 +26,10 @@ def local_client(
 
     Examples
     --------
-    >>> client = local_client(n_workers=2)  # doctest: +SKIP
-    >>> client.dashboard_link  # doctest: +SKIP
-    'http://127.0.0.1:8787/status'
+    >>> from clusters import closing
+    >>> with closing(local_client(n_workers=2)) as client:  # doctest: +SKIP
+    ...     print(client.dashboard_link)  # closing() also stops the cluster
+    http://127.0.0.1:8787/status
     """
     n_workers = config.get("cluster.n-workers", n_workers) or os.cpu_count() or 1
     cluster = LocalCluster(

@@ -12,8 +12,18 @@ from elements.schema import ObjectiveSpec
 from orchestrator.data import DataError, Measurement, load_measurements
 
 
-def measurements(spec: ObjectiveSpec, base_dir: Path) -> list[Measurement]:
-    return load_measurements(spec.data, base_dir=base_dir)
+def measurements(name: str, spec: ObjectiveSpec, base_dir: Path) -> list[Measurement]:
+    """The objective's data sets, each checked to hold every variable it is compared on."""
+    found = load_measurements(spec.data, base_dir=base_dir)
+    for m in found:
+        missing = [v for v in spec.variables if v not in m.frame.columns]
+        if missing:
+            raise DataError(
+                f"objective {name!r}: data {m.source!r} has no column {missing[0]!r} to compare "
+                f"against; columns present: {list(m.frame.columns)}. Map it with column_map or "
+                f"change 'variables'."
+            )
+    return found
 
 
 def problems(
@@ -28,15 +38,8 @@ def problems(
     inputs = tuple(inputs)
     out = []
     for name, spec in objectives.items():
-        found = measurements(spec, base_dir)
+        found = measurements(name, spec, base_dir)
         for m in found:
-            missing = [v for v in spec.variables if v not in m.frame.columns]
-            if missing:
-                raise DataError(
-                    f"objective {name!r}: data {m.source!r} has no column {missing[0]!r} to compare "
-                    f"against; columns present: {list(m.frame.columns)}. Map it with column_map or "
-                    f"change 'variables'."
-                )
             fixed = {k: v for k, v in existing.items() if k not in inputs}
             fixed.update(spec.parameters)
             out.append(
@@ -58,8 +61,8 @@ def problems(
 
 
 def checksums(objectives: dict[str, ObjectiveSpec], base_dir: Path) -> dict[str, str]:
-    """sha256 of every data set the objectives read, by source."""
-    return {m.source: m.sha256 for spec in objectives.values() for m in measurements(spec, base_dir)}
+    """sha256 of every data set the objectives read, by source (reading checks them all)."""
+    return {m.source: m.sha256 for name, spec in objectives.items() for m in measurements(name, spec, base_dir)}
 
 
 def traces(problem: Problem, values: dict[str, np.ndarray] | None) -> dict[str, tuple]:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 import orchestrator
-from clusters.local import local_client
+from clusters import closing, local_client
 from elements.synthetic import synthetic_discharge
 
 HERE = Path(__file__).resolve().parent
@@ -27,7 +27,7 @@ def main() -> None:
     # Chen2020 at 1C (5 A) reaches 2.5 V at ~3556 s: stop at 3500 s so the data never passes the cut-off.
     synthetic_discharge(values=TRUE, current=5.0, duration=3500.0, noise=0.001, seed=0).to_csv(data, index=False)
 
-    with local_client(n_workers=args.workers) as client:
+    with closing(local_client(n_workers=args.workers)) as client:
         print(f"Dask dashboard: {client.dashboard_link}")
         info = orchestrator.run(HERE / "demo.yaml", client=client, store=args.store)
 

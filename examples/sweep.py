@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 import orchestrator
-from clusters.local import local_client
+from clusters import closing, local_client
 from elements.sweep import open_sweep
 
 HERE = Path(__file__).resolve().parent
@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--store", default=None)
     args = parser.parse_args()
 
-    with local_client(n_workers=args.workers) as client:
+    with closing(local_client(n_workers=args.workers)) as client:
         print(f"Dask dashboard: {client.dashboard_link}")
         info = orchestrator.run(HERE / "sweep_crate_temperature.yaml", client=client, store=args.store)
     print(f"run {info['run_id']}: {info['status']}  ({info['elements']['rates']['summary']})")

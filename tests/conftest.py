@@ -37,9 +37,9 @@ def short_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def client():
     """A real two-worker LocalCluster shared by the end-to-end tests."""
-    from clusters.local import local_client
+    from clusters import closing, local_client
 
-    with local_client(n_workers=2, threads_per_worker=1) as made:
+    with closing(local_client(n_workers=2, threads_per_worker=1)) as made:
         yield made
 
 

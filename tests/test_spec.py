@@ -125,3 +125,11 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
         load_pipeline(tmp_path / "p.yaml")
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
         load_pipeline(tmp_path / "missing.yaml")
+
+
+def test_missing_compared_column_is_reported_before_the_run_is_created(good, tmp_path):
+    unknown = edited(good, (*O, "variables"), ["Temperature [C]"])
+    store = tmp_path / "store"
+    with pytest.raises(orchestrator.DataError, match="no column 'Temperature \\[C\\]' to compare"):
+        orchestrator.run(unknown, store=store)
+    assert not store.exists()
