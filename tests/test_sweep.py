@@ -159,8 +159,9 @@ def test_infeasible_and_overdue_points_are_recorded_not_raised(tmp_path: Path) -
     assert np.isnan(ds["Voltage [V]"][1]).all() and np.isfinite(ds["Voltage [V]"][0]).all()
     assert runner.status(str(path))["status"] == "completed"
 
+    # DFN: a solve long enough (> the 5 ms GIL switch interval) for the watchdog to look before it ends.
     with dask.config.set({"sweepfit.solve.time-limit": 1e-4}):
-        _, ds = run_serial(tmp_path / "b", element(protocol={"current": 5.0, "duration": 3000},
+        _, ds = run_serial(tmp_path / "b", element(model={"type": "DFN"}, protocol={"current": 5.0, "duration": 3000},
                                                    grid={D_N: [1e-14, 2e-14]}, chunk_size=2))
     assert list(ds.status.values) == ["timeout", "timeout"]
     assert "time-limit" in str(ds.message.values[0])
