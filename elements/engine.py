@@ -11,8 +11,9 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -78,12 +79,49 @@ def count_thread_solves(n: int) -> None:
     _thread.solves = thread_solves() + n
 
 
+def cached(key: str, build: Callable[[], Any]) -> Any:
+    """``build()``'s result for ``key``, built once per worker process (LRU, sweepfit.solve.cache-size)."""
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    entry = build()
+    with _lock:
+        stats["builds"] += 1
+        _cache[key] = entry
+        while len(_cache) > int(config.get("solve.cache-size")):
+            _cache.popitem(last=False)
+    return entry
+
+
+def within(seconds: float, key: str, call: Callable[[], Any]) -> Any:
+    """``call()`` (a solve on the cached build ``key``), abandoned after ``seconds``.
+
+    IDAKLU has no working step or time limit, but it releases the GIL: the solve runs in its own
+    thread and an overdue one is left to finish in the background, its build dropped from the
+    cache so that no later solve shares it.
+    """
+    pool = ThreadPoolExecutor(max_workers=1)
+    started = time.perf_counter()
+    future = pool.submit(call)
+    pool.shutdown(wait=False)
+    try:
+        return future.result(timeout=seconds)
+    except FutureTimeout:
+        with _lock:
+            _cache.pop(key, None)
+        raise TimeoutError(
+            f"solve exceeded the {seconds:.3g} s limit (sweepfit.solve.time-limit) after "
+            f"{time.perf_counter() - started:.3g} s"
+        ) from None
+
+
 def built(problem: Problem) -> tuple[Any, Any]:
     """The (built model, solver) for a problem, built once per worker process."""
-    with _lock:
-        if problem.key in _cache:
-            _cache.move_to_end(problem.key)
-            return _cache[problem.key]
+    return cached(problem.key, lambda: _build(problem))
+
+
+def _build(problem: Problem) -> tuple[Any, Any]:
     import pybamm
 
     model = MODELS[problem.model](dict(problem.model_options))
@@ -98,13 +136,7 @@ def built(problem: Problem) -> tuple[Any, Any]:
     )
     sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
     sim.build()
-    entry = (sim.built_model, sim.solver)
-    with _lock:
-        stats["builds"] += 1
-        _cache[problem.key] = entry
-        while len(_cache) > int(config.get("solve.cache-size")):
-            _cache.popitem(last=False)
-    return entry
+    return sim.built_model, sim.solver
 
 
 def solve(problem: Problem, X: np.ndarray) -> list[Outcome]:
@@ -131,24 +163,9 @@ def solve(problem: Problem, X: np.ndarray) -> list[Outcome]:
 
 
 def _solve_within(problem: Problem, inputs: list[dict[str, float]], seconds: float) -> list[Any]:
-    """One batched solve, abandoned after ``seconds``.
-
-    IDAKLU has no wall-clock limit, but it releases the GIL: the solve runs in its own thread and
-    an overdue one is left to finish in the background, its solver dropped from the cache so
-    that no later solve shares it.
-    """
     model, solver = built(problem)
     t_span = [float(problem.time[0]), float(problem.time[-1])]
-    pool = ThreadPoolExecutor(max_workers=1)
-    started = time.perf_counter()
-    future = pool.submit(solver.solve, model, t_span, inputs=inputs, t_interp=problem.time)
-    pool.shutdown(wait=False)
-    try:
-        solutions = future.result(timeout=seconds)
-    except FutureTimeout:
-        with _lock:
-            _cache.pop(problem.key, None)
-        raise TimeoutError(f"solve exceeded {seconds:.3g} s (after {time.perf_counter() - started:.3g} s)") from None
+    solutions = within(seconds, problem.key, partial(solver.solve, model, t_span, inputs=inputs, t_interp=problem.time))
     return solutions if isinstance(solutions, list) else [solutions]
 
 

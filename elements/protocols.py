@@ -9,12 +9,7 @@ parameter that an Experiment cannot take as an input) gets its own.
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -136,9 +131,6 @@ class Outcome:
     message: str = ""
 
 
-_cache: OrderedDict[str, Any] = OrderedDict()
-_lock = threading.Lock()
-stats = {"builds": 0, "solves": 0}
 
 
 def parameter_values_for(setup: Setup) -> Any:
@@ -167,10 +159,10 @@ def experiment_for(setup: Setup) -> Any:
 
 def built(setup: Setup) -> Any:
     """The built simulation for a setup, once per worker process: (model, solver) or a Simulation."""
-    with _lock:
-        if setup.key in _cache:
-            _cache.move_to_end(setup.key)
-            return _cache[setup.key]
+    return engine.cached(setup.key, lambda: _build(setup))
+
+
+def _build(setup: Setup) -> Any:
     import pybamm
 
     model = MODELS[setup.model](setup.options())
@@ -179,21 +171,14 @@ def built(setup: Setup) -> Any:
         solver = pybamm.IDAKLUSolver()
         sim = pybamm.Simulation(model, experiment=experiment_for(setup), parameter_values=values, solver=solver)
         sim.build_for_experiment()
-        entry: Any = sim
-    else:
-        solver = pybamm.IDAKLUSolver(
-            output_variables=setup.needed,
-            options={"num_threads": setup.threads},
-        )
-        sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
-        sim.build()
-        entry = (sim.built_model, sim.solver)
-    with _lock:
-        stats["builds"] += 1
-        _cache[setup.key] = entry
-        while len(_cache) > int(config.get("solve.cache-size")):
-            _cache.popitem(last=False)
-    return entry
+        return sim
+    solver = pybamm.IDAKLUSolver(
+        output_variables=setup.needed,
+        options={"num_threads": setup.threads},
+    )
+    sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
+    sim.build()
+    return sim.built_model, sim.solver
 
 
 def solve(setup: Setup, inputs: list[dict[str, float]]) -> list[Outcome]:
@@ -203,7 +188,7 @@ def solve(setup: Setup, inputs: list[dict[str, float]]) -> list[Outcome]:
         built(setup)
     except Exception as exc:  # noqa: BLE001 - a point whose model cannot be built is data
         return [_failed(setup, ERROR, f"build failed: {type(exc).__name__}: {exc}") for _ in inputs]
-    stats["solves"] += len(inputs)
+    engine.stats["solves"] += len(inputs)
     engine.count_thread_solves(len(inputs))  # the run's per-element solve count
     if setup.experiment is not None:
         return [_solve_experiment(setup, one) for one in inputs]
@@ -211,25 +196,9 @@ def solve(setup: Setup, inputs: list[dict[str, float]]) -> list[Outcome]:
 
 
 def _within(setup: Setup, seconds: float, solve_with: Callable[[Any], Any]) -> Any:
-    """``solve_with(built simulation)``, abandoned after ``seconds`` (the per-solve time limit).
-
-    IDAKLU has no working step limit here, but it releases the GIL: the solve runs in its own
-    thread and an overdue one finishes in the background, its simulation dropped from the cache
-    so that no later solve shares it.
-    """
-    pool = ThreadPoolExecutor(max_workers=1)
-    started = time.perf_counter()
-    future = pool.submit(solve_with, built(setup))
-    pool.shutdown(wait=False)
-    try:
-        return future.result(timeout=seconds)
-    except FutureTimeout:
-        with _lock:
-            _cache.pop(setup.key, None)
-        raise TimeoutError(
-            f"solve exceeded the {seconds:.3g} s limit (sweepfit.solve.time-limit) after "
-            f"{time.perf_counter() - started:.3g} s"
-        ) from None
+    """``solve_with(built simulation)`` under the per-solve time limit (see engine.within)."""
+    sim = built(setup)
+    return engine.within(seconds, setup.key, lambda: solve_with(sim))
 
 
 def _failure_status(exc: Exception) -> str:
