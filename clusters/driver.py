@@ -46,18 +46,15 @@ def spawn(path: Path, *, cluster: str | None, profiles: str | Path | None = None
 def drive(path: Path, *, cluster: str | None = None) -> str:
     """Run the prepared run at ``path`` on a new ``cluster`` to the end; the run's final status."""
     import clusters
-    from orchestrator.graph import compile_pipeline
+    from orchestrator.runner import start
     from orchestrator.spec import load_pipeline
 
     attrs = stores.read_attrs(path)
     try:
         pipeline = load_pipeline(attrs["spec"])
         with clusters.connect(cluster) as client:
-            stores.update(path, scheduler=client.scheduler.address, dashboard=client.dashboard_link)
             print(f"run {attrs['run_id']} on {client.scheduler.address}, dashboard {client.dashboard_link}", flush=True)
-            future = client.compute(
-                compile_pipeline(pipeline, path, run_id=attrs["run_id"], base_dir=Path(attrs["base_dir"]))
-            )
+            future = start(client, pipeline, path, run_id=attrs["run_id"], base_dir=Path(attrs["base_dir"]))
             with contextlib.suppress(Exception):
                 future.result()  # failures and cancels are recorded in the store by the element
     except Exception as exc:

@@ -25,6 +25,16 @@ ProfilesOption = Annotated[Optional[Path], typer.Option(
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Recompute elements that already completed in the store.")]
 
 
+def _run_info(run_id: str, store: Path | None) -> dict[str, Any]:
+    """The run's status (see orchestrator.get), or exit 2 naming what is wrong."""
+    from orchestrator import runner
+
+    try:
+        return runner.get(run_id, store=store)
+    except ValueError as exc:
+        _fail(exc)
+
+
 def _fail(exc: Exception) -> None:
     # escape: messages name columns and parameters such as "Time [s]", which rich would read as markup.
     console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, emoji=False)
@@ -75,7 +85,6 @@ def run(
     """
     import clusters
     from orchestrator import runner, store as stores
-    from orchestrator.graph import compile_pipeline
 
     overrides = {"n_workers": workers} if workers else {}
     try:
@@ -90,10 +99,9 @@ def run(
         stores.update(path, status=stores.FAILED, finished=stores.now(), error=f"cluster: {exc}")
         _fail(exc)
     with clusters.closing(client):
-        stores.update(path, scheduler=client.scheduler.address, dashboard=client.dashboard_link)
+        future = runner.start(client, spec, path, run_id=run_id, base_dir=base)
         console.print(f"run {run_id} -> {path}", highlight=False)
         _print_links(client.dashboard_link, run_id, path)
-        future = client.compute(compile_pipeline(spec, path, run_id=run_id, base_dir=base))
         _watch(path, future, quiet=as_json)
     info = runner.status(run_id, store=path.parent.parent)
     if as_json:
@@ -319,12 +327,7 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """A run's status and each element's status and progress (lost: its scheduler or driver is gone)."""
-    from orchestrator import runner
-
-    try:
-        info = runner.get(run_id, store=store)
-    except ValueError as exc:
-        _fail(exc)
+    info = _run_info(run_id, store)
     if as_json:
         keep = ("run_id", "project", "name", "status", "lost", "error", "created", "finished", "path",
                 "cluster", "scheduler", "dashboard")
@@ -374,12 +377,7 @@ def result(
     as_json: JsonOption = False,
 ) -> None:
     """A run's results: fitted parameters, costs and metrics per element, and where the data is."""
-    from orchestrator import runner
-
-    try:
-        info = runner.get(run_id, store=store)
-    except ValueError as exc:
-        _fail(exc)
+    info = _run_info(run_id, store)
     if as_json:
         typer.echo(json.dumps(_summary(info), indent=2))
     else:

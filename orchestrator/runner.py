@@ -97,6 +97,12 @@ def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: A
     return path, attrs["run_id"]
 
 
+def start(client: Client, pipeline: Pipeline, path: Path, *, run_id: str, base_dir: Path) -> Any:
+    """Record where a prepared run runs (scheduler, dashboard), then send its graph; the future."""
+    stores.update(path, scheduler=client.scheduler.address, dashboard=client.dashboard_link)
+    return client.compute(compile_pipeline(pipeline, path, run_id=run_id, base_dir=base_dir))
+
+
 @contextlib.contextmanager
 def _client(client: Client | None, cluster: str | None = None) -> Iterator[Client]:
     if client is not None:
@@ -145,10 +151,8 @@ def run(
     >>> info["elements"]["fit"]["summary"]["parameters"]  # doctest: +SKIP
     """
     spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force, resume=resume)
-    graph = compile_pipeline(spec, path, run_id=run_id, base_dir=base)
     with _client(client, cluster) as active:
-        stores.update(path, scheduler=active.scheduler.address, dashboard=active.dashboard_link)
-        future = active.compute(graph)
+        future = start(active, spec, path, run_id=run_id, base_dir=base)
         with contextlib.suppress(Exception):
             future.result()  # failures are recorded in the store by the element that failed
     return status(run_id, store=path.parent.parent)
@@ -191,9 +195,7 @@ def submit(
         driver.spawn(path, cluster=cluster, profiles=profiles)
         return run_id
     with _client(client, cluster) as active:
-        graph = compile_pipeline(spec, path, run_id=run_id, base_dir=base)
-        stores.update(path, scheduler=active.scheduler.address, dashboard=active.dashboard_link)
-        future = active.compute(graph)
+        future = start(active, spec, path, run_id=run_id, base_dir=base)
         fire_and_forget(future)
         driver.wait_registered(active, future.key)
     return run_id
