@@ -1,6 +1,6 @@
 """DE fit: scipy serial in-process vs sweepfit on a 2-worker LocalCluster, in one run.
 
-The DESIGN.md problem: SPMe, Chen2020, a 1C (5 A) discharge, both particle diffusivities in log10,
+The benchmark problem: SPMe, Chen2020, a 1C (5 A) discharge, both particle diffusivities in log10,
 popsize 15, seed 0, polish off. Prints walls, ratios and whether the best x agree.
 
     python benchmarks/de_fit.py [--compile] [--workers 2]
@@ -76,7 +76,7 @@ def sweepfit_cluster(csv: Path, workers: int, compile_: bool, store: Path) -> tu
             info = orchestrator.run(pipeline, client=client, store=store)
             wall = time.perf_counter() - started
     summary = info["elements"]["fit"]["summary"]
-    return start_wall, wall, np.array([summary["parameters"][n] for n in BOUNDS]), summary["nfev"]
+    return start_wall, wall, np.array([summary["parameters"][n] for n in BOUNDS]), summary["evaluations"]
 
 
 def main() -> None:

@@ -65,7 +65,6 @@ def batched(points: list[dict[str, float]]) -> tuple[float, np.ndarray]:
 def sweepfit(side: int, workers: int, store: str) -> tuple[float, dict, np.ndarray]:
     import orchestrator
     from clusters import closing, local_client
-    from elements.sweep import open_sweep
 
     d_n, d_p = grid(side)
     pipeline = {
@@ -86,8 +85,8 @@ def sweepfit(side: int, workers: int, store: str) -> tuple[float, dict, np.ndarr
         info = orchestrator.run(pipeline, client=client, store=store, force=True)
         wall = time.perf_counter() - started
     assert info["status"] == "completed", info
-    ds = open_sweep(info["run_id"], "sweep", store=store)
-    return wall, info["elements"]["sweep"]["summary"], ds.final_voltage.values.ravel()
+    ds = orchestrator.open_sweep(info["run_id"], "sweep", store=store)
+    return wall, info["elements"]["sweep"]["summary"]["counts"], ds.final_voltage.values.ravel()
 
 
 def main() -> None:

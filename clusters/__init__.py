@@ -1,4 +1,5 @@
-"""Ways to get a Dask client: a LocalCluster, an existing scheduler, or Slurm/PBS via dask-jobqueue."""
+"""Ways to get a Dask client: a LocalCluster, an existing scheduler, Slurm/PBS via dask-jobqueue,
+or any cluster kind a plugin registers (see :mod:`clusters.kinds`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ from typing import Any
 
 from distributed import Client
 
-from clusters import profiles
+from clusters import jobqueue, local, profiles, remote  # noqa: F401 - modules register their kinds
 from clusters.jobqueue import jobqueue_client
+from clusters.kinds import CLUSTER_KINDS, ClusterKind
 from clusters.local import local_client
 from clusters.remote import remote_client
 
-__all__ = ["closing", "connect", "get_client", "jobqueue_client", "local_client", "outlives_process", "remote_client"]
+__all__ = ["CLUSTER_KINDS", "ClusterKind", "closing", "connect", "get_client", "jobqueue_client", "local_client",
+           "outlives_process", "remote_client"]
 
 
 def get_client(cluster: str | None = None, **overrides: Any) -> Client:
@@ -27,14 +30,7 @@ def get_client(cluster: str | None = None, **overrides: Any) -> Client:
     >>> client = get_client("tcp://127.0.0.1:8786")  # doctest: +SKIP
     >>> client = get_client("slurm", cores=4, memory="8GB", jobs=2, queue="compute")  # doctest: +SKIP
     """
-    profile = profiles.resolve(cluster, **overrides)
-    kind = profile.pop("type")
-    options = {k.replace("-", "_"): v for k, v in profile.items()}
-    if kind == "local":
-        return local_client(**options)
-    if kind == "address":
-        return remote_client(options.pop("address"), **options)
-    return jobqueue_client(kind, **options)
+    return profiles.kind(cluster, **overrides).client()
 
 
 @contextlib.contextmanager
@@ -62,4 +58,4 @@ def connect(cluster: str | None = None, **overrides: Any) -> contextlib.Abstract
 
 def outlives_process(cluster: str | None = None) -> bool:
     """Whether work sent to ``cluster`` keeps running after this process exits (only a separate scheduler)."""
-    return profiles.resolve(cluster)["type"] == "address"
+    return profiles.kind(cluster).outlives_process

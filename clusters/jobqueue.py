@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import inspect
 import shutil
-from typing import Any
+from functools import lru_cache
+from typing import Any, Literal
 
 import dask.config
 from distributed import Client
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator import config
+from clusters.kinds import CLUSTER_KINDS, ClusterKind, unknown_keys
+from elements.core import config
 
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub"}
 # Keys sweepfit handles itself rather than passing to SLURMCluster/PBSCluster.
@@ -78,3 +82,60 @@ def jobqueue_client(kind: str, **options: Any) -> Client:
                 f"`{'squeue' if kind == 'slurm' else 'qstat'}` and the job logs; the job script was:\n{script}"
             ) from exc
     return client
+
+
+class Adapt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minimum: int = Field(0, ge=0)
+    maximum: int = Field(1, ge=1)
+
+
+@lru_cache(maxsize=2)
+def jobqueue_keys(kind: str) -> frozenset[str]:
+    """Every keyword SLURMCluster / PBSCluster accepts, dashed (so new dask-jobqueue options just work)."""
+    from dask_jobqueue import PBSCluster, SLURMCluster
+    from dask_jobqueue.core import Job, JobQueueCluster
+
+    cls = {"slurm": SLURMCluster, "pbs": PBSCluster}[kind]
+    found: set[str] = set()
+    for func in (cls.job_cls.__init__, Job.__init__, JobQueueCluster.__init__):
+        found |= {p.name for p in inspect.signature(func).parameters.values()
+                  if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    internal = {"self", "scheduler", "name", "job_cls", "loop", "asynchronous", "config_name", "dashboard_address",
+                "host", "scheduler_cls", "n_workers", "job_name", "extra", "job_extra", "env_extra", "project"}
+    return frozenset(k.replace("_", "-") for k in found - internal)
+
+
+class JobQueue(ClusterKind):
+    """Slurm or PBS jobs of Dask workers: ``jobs: N`` or ``adapt: {minimum, maximum}``, plus every
+    dask-jobqueue keyword (``cores``, ``memory``, ``walltime``, ``queue``, ``account``, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    jobs: int | None = Field(None, ge=0)
+    adapt: Adapt | None = None
+    timeout: float | None = Field(None, ge=0, description="seconds to wait for the first worker")
+
+    @model_validator(mode="after")
+    def _check(self) -> JobQueue:
+        valid = jobqueue_keys(self.type)
+        extra = {k.replace("_", "-") for k in self.model_extra or {}}
+        bad = sorted(extra - valid)
+        if bad:
+            raise ValueError(unknown_keys(bad, valid | {"jobs", "adapt", "timeout"}))
+        if self.jobs is not None and self.adapt is not None:
+            raise ValueError("give `jobs` (fixed size) or `adapt` (min/max), not both")
+        return self
+
+    def client(self) -> Client:
+        options = {k: v for k, v in self.model_dump(exclude={"type"}, exclude_none=True).items()}
+        return jobqueue_client(self.type, **options)
+
+
+@CLUSTER_KINDS.register("slurm")
+class Slurm(JobQueue):
+    type: Literal["slurm"] = "slurm"
+
+
+@CLUSTER_KINDS.register("pbs")
+class PBS(JobQueue):
+    type: Literal["pbs"] = "pbs"

@@ -1,13 +1,16 @@
-"""A LocalCluster on this machine: the embedded default."""
+"""A LocalCluster on this machine: the embedded default (kind ``local``)."""
 
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import dask.config
 from distributed import Client, LocalCluster
+from pydantic import Field
 
-from orchestrator import config
+from clusters.kinds import CLUSTER_KINDS, ClusterKind
+from elements.core import config
 
 
 def worker_config() -> dict:
@@ -21,8 +24,8 @@ def local_client(
 ) -> Client:
     """A client on a new LocalCluster: one single-thread worker process per core by default.
 
-    Processes, not threads, because each solve's Python post-processing is serial (DESIGN.md:
-    16 processes reached 1.5x one process running 16 IDAKLU threads).
+    Processes, not threads, because each solve's Python post-processing is serial (measured on
+    16 cores: 16 processes reached 1.5x one process running 16 IDAKLU threads).
 
     Examples
     --------
@@ -40,3 +43,15 @@ def local_client(
         config=worker_config(),
     )
     return Client(cluster)
+
+
+@CLUSTER_KINDS.register("local")
+class Local(ClusterKind):
+    type: Literal["local"] = "local"
+    n_workers: int | None = Field(None, ge=1)
+    threads_per_worker: int | None = Field(None, ge=1)
+    dashboard_address: str | None = None
+
+    def client(self) -> Client:
+        return local_client(n_workers=self.n_workers, threads_per_worker=self.threads_per_worker,
+                            dashboard_address=self.dashboard_address)

@@ -1,9 +1,10 @@
 """Named cluster profiles: ``sweepfit.clusters.<name>`` in dask.config, plus an optional YAML file.
 
-A profile is a mapping with a ``type`` — ``local``, ``address``, ``slurm`` or ``pbs`` — and that
-type's options (see :data:`OPTIONS`). ``--cluster NAME`` picks one; ``--cluster tcp://host:8786``
-needs no profile. Profiles come from sweepfit's defaults (``orchestrator/sweepfit.yaml``), from any
-dask config file (``~/.config/dask/sweepfit.yaml``), or from a file given with ``--profiles``::
+A profile is a mapping with a ``type`` naming a cluster kind (``local``, ``address``, ``slurm``,
+``pbs``, or one a plugin registers; see :mod:`clusters.kinds`) and that kind's options.
+``--cluster NAME`` picks one; ``--cluster tcp://host:8786`` needs no profile. Profiles come from
+sweepfit's defaults, from any dask config file (``~/.config/dask/sweepfit.yaml``), or from a file
+given with ``--profiles``::
 
     sweepfit:
       clusters:
@@ -21,26 +22,16 @@ dask config file (``~/.config/dask/sweepfit.yaml``), or from a file given with `
 from __future__ import annotations
 
 import difflib
-import inspect
 from pathlib import Path
 from typing import Any
 
 import dask.config
 import yaml
+from pydantic import ValidationError
 
-from orchestrator import config  # noqa: F401  (loads sweepfit's defaults into dask.config)
-
-TYPES = ("local", "address", "slurm", "pbs")
-ADDRESS_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://", "ws://", "wss://")
-
-# sweepfit's own keys; jobqueue types also take every SLURMCluster/PBSCluster keyword (see _jobqueue_keys).
-OPTIONS = {
-    "local": {"type", "n-workers", "threads-per-worker", "dashboard-address"},
-    "address": {"type", "address", "timeout", "tls"},
-    "slurm": {"type", "jobs", "adapt", "timeout"},
-    "pbs": {"type", "jobs", "adapt", "timeout"},
-}
-TLS_KEYS = ("ca-file", "cert", "key")
+from clusters.kinds import CLUSTER_KINDS, ClusterKind, unknown_keys
+from clusters.remote import ADDRESS_SCHEMES
+from elements.core import config  # noqa: F401  (loads sweepfit's defaults into dask.config)
 
 
 def load_file(path: str | Path) -> None:
@@ -62,16 +53,14 @@ def is_address(cluster: str) -> bool:
     return cluster.startswith(ADDRESS_SCHEMES)
 
 
-def resolve(cluster: str | None = None, **overrides: Any) -> dict[str, Any]:
-    """The profile for ``cluster`` (a name or an address), with ``overrides`` on top, checked.
-
-    Keys may use dashes or underscores; the result uses dashes.
+def kind(cluster: str | None = None, **overrides: Any) -> ClusterKind:
+    """The validated cluster kind for ``cluster`` (a profile name or an address), ``overrides`` on top.
 
     Examples
     --------
-    >>> resolve("tcp://127.0.0.1:8786")["type"]
+    >>> kind("tcp://127.0.0.1:8786").type
     'address'
-    >>> resolve("local", n_workers=2)["n-workers"]
+    >>> kind("local", n_workers=2).n_workers
     2
     """
     cluster = cluster or dask.config.get("sweepfit.cluster.default", "local")
@@ -88,54 +77,41 @@ def resolve(cluster: str | None = None, **overrides: Any) -> dict[str, Any]:
                 "under `sweepfit.clusters` in ~/.config/dask/sweepfit.yaml or a file passed with --profiles."
             )
         profile = dict(profiles[cluster] or {})
-        profile.setdefault("type", cluster if cluster in TYPES else None)
+        profile.setdefault("type", cluster if cluster in CLUSTER_KINDS else None)
     overrides = {str(k).replace("_", "-"): v for k, v in overrides.items()}
     profile = {str(k).replace("_", "-"): v for k, v in profile.items()}
     for given, replaced in (("jobs", "adapt"), ("adapt", "jobs")):  # an override picks the sizing mode
         if given in overrides:
             profile.pop(replaced, None)
     profile = {k: v for k, v in {**profile, **overrides}.items() if v is not None}
-    check(cluster, profile)
-    return profile
+    if profile.get("type") not in CLUSTER_KINDS:
+        raise ValueError(f"cluster profile {cluster!r}: type must be one of "
+                         f"{', '.join(map(repr, CLUSTER_KINDS))}, got {profile.get('type')!r}")
+    cls = CLUSTER_KINDS[profile["type"]]
+    try:
+        return cls.model_validate(profile)
+    except ValidationError as exc:
+        raise ValueError(f"cluster profile {cluster!r} (type {profile['type']}): {_explain(exc, cls)}") from None
 
 
-def check(name: str, profile: dict[str, Any]) -> None:
-    kind = profile.get("type")
-    if kind not in TYPES:
-        raise ValueError(
-            f"cluster profile {name!r}: type must be one of {', '.join(map(repr, TYPES))}, got {kind!r}"
-        )
-    valid = OPTIONS[kind] | (_jobqueue_keys(kind) if kind in ("slurm", "pbs") else set())
-    bad = sorted(set(profile) - valid)
-    if bad:
-        hints = [f"{k!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(k, valid, n=1)) else repr(k)
-                 for k in bad]
-        raise ValueError(
-            f"cluster profile {name!r} (type {kind}): unknown key(s) {', '.join(hints)}; "
-            f"valid keys: {', '.join(sorted(valid))}"
-        )
-    if kind == "address" and "address" not in profile:
-        raise ValueError(f"cluster profile {name!r} (type address) needs `address: tcp://host:port`")
-    tls = profile.get("tls") or {}
-    if not isinstance(tls, dict) or set(tls) - set(TLS_KEYS):
-        raise ValueError(f"cluster profile {name!r}: tls must be a mapping with keys {', '.join(TLS_KEYS)}")
-    if "jobs" in profile and "adapt" in profile:
-        raise ValueError(f"cluster profile {name!r}: give `jobs` (fixed size) or `adapt` (min/max), not both")
-    adapt = profile.get("adapt")
-    if adapt is not None and (not isinstance(adapt, dict) or set(adapt) - {"minimum", "maximum"}):
-        raise ValueError(f"cluster profile {name!r}: adapt must be a mapping like {{minimum: 1, maximum: 10}}")
+def resolve(cluster: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """The checked profile for ``cluster`` as a dict with dashed keys (see :func:`kind`).
+
+    Examples
+    --------
+    >>> resolve("local", n_workers=2)["n-workers"]
+    2
+    """
+    return kind(cluster, **overrides).profile()
 
 
-def _jobqueue_keys(kind: str) -> set[str]:
-    """Every keyword SLURMCluster / PBSCluster accepts, dashed (so new dask-jobqueue options just work)."""
-    from dask_jobqueue import PBSCluster, SLURMCluster
-    from dask_jobqueue.core import Job, JobQueueCluster
-
-    cls = {"slurm": SLURMCluster, "pbs": PBSCluster}[kind]
-    found: set[str] = set()
-    for func in (cls.job_cls.__init__, Job.__init__, JobQueueCluster.__init__):
-        found |= {p.name for p in inspect.signature(func).parameters.values()
-                  if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-    internal = {"self", "scheduler", "name", "job_cls", "loop", "asynchronous", "config_name", "dashboard_address",
-                "host", "scheduler_cls", "n_workers", "job_name", "extra", "job_extra", "env_extra", "project"}
-    return {k.replace("_", "-") for k in found - internal}
+def _explain(exc: ValidationError, cls: type[ClusterKind]) -> str:
+    """Pydantic's errors as one line each; unknown keys with the valid ones and a close match."""
+    valid = sorted(f.alias or name for name, f in cls.model_fields.items() if name != "type")
+    unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
+    lines = [unknown_keys(unknown, valid)] if unknown else []
+    for e in exc.errors():
+        if e["type"] != "extra_forbidden":
+            where = ".".join(map(str, e["loc"]))
+            lines.append((f"{where}: " if where else "") + e["msg"].removeprefix("Value error, "))
+    return "; ".join(lines)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar, Literal
 
 from distributed import Client, Security
 from distributed.comm import parse_address
 from distributed.comm.addressing import parse_host_port
+from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator import config
+from clusters.kinds import CLUSTER_KINDS, ClusterKind, dashed
+from elements.core import config
+
+ADDRESS_SCHEMES = ("tcp://", "tls://", "ucx://", "inproc://", "ws://", "wss://")
 
 
 def security(tls: dict[str, str] | None) -> Security | None:
@@ -37,14 +43,30 @@ def remote_client(address: str, *, timeout: float | None = None, tls: dict[str, 
     if (sec := security(tls)) is not None:
         kwargs["security"] = sec
     try:
+        _identity(address, timeout, sec)
         return Client(address, **kwargs)
     except (OSError, TimeoutError) as exc:
         host_port = address.split("://", 1)[-1]
         raise ConnectionError(
-            f"no Dask scheduler answered at {address} within {timeout} s ({type(exc).__name__}: {exc}). "
+            f"no Dask scheduler answered at {address} within {timeout:g} s ({type(exc).__name__}: {exc}). "
             f"Start one with `dask scheduler --host {host_port.rsplit(':', 1)[0]} --port {host_port.rsplit(':', 1)[-1]}` "
             f"and workers with `dask worker {address}`, or check the address and that the port is reachable."
         ) from exc
+
+
+def _identity(address: str, timeout: float, sec: Security | None) -> None:
+    """Ask the scheduler who it is, within ``timeout``: ``Client`` itself waits for ever on a port that
+    accepts connections but never answers (measured: > 120 s with ``timeout=3``)."""
+    from distributed.core import rpc
+
+    async def ask() -> None:
+        args = sec.get_connection_args("client") if sec is not None else {}
+        async with rpc(address, connection_args=args) as scheduler:
+            await scheduler.identity()
+
+    # A thread of its own: the caller may already be inside an event loop (a notebook).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, asyncio.wait_for(ask(), timeout)).result()
 
 
 def reachable(address: str, *, timeout: float = 2.0) -> bool:
@@ -72,3 +94,25 @@ def cancel_keys(dask_scheduler: Any, run_id: str) -> list[str]:
             keys, client="fire-and-forget", force=True, reason="sweepfit cancel", msg=f"run {run_id} was canceled"
         )
     return keys
+
+
+class TLS(BaseModel):
+    """Certificate files for a ``tls://`` scheduler."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=dashed, populate_by_name=True)
+    ca_file: str | None = None
+    cert: str | None = None
+    key: str | None = None
+
+
+@CLUSTER_KINDS.register("address")
+class Address(ClusterKind):
+    type: Literal["address"] = "address"
+    address: str = Field(pattern="^(" + "|".join(ADDRESS_SCHEMES) + ")", description="tcp://host:8786")
+    timeout: float | None = Field(None, gt=0)
+    tls: TLS | None = None
+    outlives_process: ClassVar[bool] = True
+
+    def client(self) -> Client:
+        tls = self.tls.model_dump(by_alias=True, exclude_none=True) if self.tls else None
+        return remote_client(self.address, timeout=self.timeout, tls=tls)

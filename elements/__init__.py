@@ -1,9 +1,15 @@
-"""Element types, objectives, costs, optimizers, models and the worker-side solve engine."""
+"""Element types, objectives, costs, optimizers, models and the worker-side solve engine.
+
+Each registry maps the names users write in pipeline dicts to what they mean; modules fill them
+when imported, other packages through entry points (see :mod:`elements.core.registry`).
+"""
 
 from elements import calculation, data_fit, entry, sweep, validation  # noqa: F401 - modules register their element types
-from elements.base import ELEMENTS, Context, ElementType, Result
-from elements.costs import COSTS
+from elements.costs import COSTS, Cost
+from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.models import MODELS
-from elements.optimizers import OPTIMIZERS
+from elements.objectives import OBJECTIVES, Objective, ObjectiveKind
+from elements.optimizers import OPTIMIZERS, Optimizer
 
-__all__ = ["COSTS", "ELEMENTS", "MODELS", "OPTIMIZERS", "Context", "ElementType", "Result"]
+__all__ = ["COSTS", "ELEMENTS", "MODELS", "OBJECTIVES", "OPTIMIZERS", "Context", "Cost", "ElementType", "Objective",
+           "ObjectiveKind", "Optimizer", "Result"]

@@ -8,9 +8,10 @@ from typing import Any, Literal
 import xarray as xr
 from pydantic import Field, field_validator
 
-from elements.base import ELEMENTS, Context, ElementType, Result
+from elements.core.status import Summary
+from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.models import parameter_values
-from elements.registry import Registry
+from elements.core.registry import Registry
 from elements.schema import ModelSpec, ParameterSetName, Strict, known
 
 CALCULATIONS: Registry[Callable[..., dict[str, float]]] = Registry("calculation")
@@ -40,7 +41,7 @@ def run(spec: CalculationSpec, ctx: Context) -> Result:
     derived = CALCULATIONS[spec.calculation](values, spec.model, initial_state=spec.initial_state)
     names = list(derived)
     ds = xr.Dataset({"value": ("parameter", [derived[n] for n in names])}, coords={"parameter": names})
-    return Result(parameters={**ctx.parameters, **derived}, datasets={"": ds}, summary={"values": derived})
+    return Result(parameters={**ctx.parameters, **derived}, datasets={"": ds}, summary=Summary(values=derived))
 
 
-ELEMENTS.register("calculation")(ElementType(CalculationSpec, run))
+ELEMENTS.register("calculation", ElementType(CalculationSpec, run))

@@ -1,37 +1,60 @@
-"""Costs comparing a simulated trace with measured data, looked up by name."""
+"""Costs comparing a simulated trace with measured data, chosen by ``type``; each owns its options."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
-from elements.registry import Registry
+from elements.core.registry import Registry
+from elements.schema import Kind
 
-Cost = Callable[[np.ndarray, np.ndarray], float]
-COSTS: Registry[Cost] = Registry("cost")
+
+class Cost(Kind):
+    """A cost: ``cost(model, data)`` -> float, smaller is better."""
+
+    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+        raise NotImplementedError
+
+
+COSTS: Registry[type[Cost]] = Registry("cost")
 
 
 @COSTS.register("SSE")
-def sse(model: np.ndarray, data: np.ndarray) -> float:
-    return float(np.sum((model - data) ** 2))
+class SSE(Cost):
+    type: Literal["SSE"] = "SSE"
+
+    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+        return float(np.sum((model - data) ** 2))
 
 
 @COSTS.register("MSE")
-def mse(model: np.ndarray, data: np.ndarray) -> float:
-    return float(np.mean((model - data) ** 2))
+class MSE(Cost):
+    type: Literal["MSE"] = "MSE"
+
+    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+        return float(np.mean((model - data) ** 2))
 
 
 @COSTS.register("RMSE")
-def rmse(model: np.ndarray, data: np.ndarray) -> float:
-    return float(np.sqrt(np.mean((model - data) ** 2)))
+class RMSE(Cost):
+    type: Literal["RMSE"] = "RMSE"
+
+    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((model - data) ** 2)))
 
 
 @COSTS.register("MAE")
-def mae(model: np.ndarray, data: np.ndarray) -> float:
-    return float(np.mean(np.abs(model - data)))
+class MAE(Cost):
+    type: Literal["MAE"] = "MAE"
+
+    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+        return float(np.mean(np.abs(model - data)))
 
 
 @COSTS.register("Max")
-def max_error(model: np.ndarray, data: np.ndarray) -> float:
-    return float(np.max(np.abs(model - data)))
+class Max(Cost):
+    type: Literal["Max"] = "Max"
+
+    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+        return float(np.max(np.abs(model - data)))

@@ -1,4 +1,10 @@
-"""Worker-side solve engine: built PyBaMM simulations cached per process, batched IDAKLU solves.
+"""The worker-side solve engine for fits, validations and sweeps.
+
+A :class:`Setup` is everything one built PyBaMM simulation depends on: small enough to ship, and
+its ``key`` names the build in a per-process LRU cache. :func:`solve` runs a list of input sets on
+one setup — one batched IDAKLU call for a current drive, one solve per point for an Experiment
+(PyBaMM cannot batch inputs through one) — under a time limit, isolates failing candidates, and
+hands each solution to the caller's ``read``, so only what the caller needs leaves the worker.
 
 This module must stay importable by workers: its cache only works because it is a module-level
 object in the package (functions from a user's ``__main__`` arrive with fresh globals).
@@ -6,6 +12,7 @@ object in the package (functions from a user's ``__main__`` arrive with fresh gl
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -13,55 +20,71 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from functools import cached_property, partial
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from dask.base import tokenize
 
-from elements.costs import COSTS
+from elements.core import config
+from elements.core.status import SolveStatus
 from elements.models import MODELS, parameter_values
-from orchestrator import config
 
-OK, EARLY, INFEASIBLE, TIMEOUT = "ok", "terminated", "infeasible", "timeout"
+AMBIENT, INITIAL_T, CURRENT = "Ambient temperature [K]", "Initial temperature [K]", "Current function [A]"
+# PyBaMM refuses these as input parameters of an Experiment (it sets them per step itself).
+EXPERIMENT_CONTROLLED = frozenset({AMBIENT, INITIAL_T, CURRENT})
 
 
 @dataclass(frozen=True, eq=False)
-class Problem:
-    """Everything a worker needs to build and solve one objective; small enough to ship."""
+class Setup:
+    """One buildable simulation and what its solves return.
 
-    name: str
+    The drive is a constant ``current`` [A], a ``profile`` (time, current) interpolated in time, or
+    an ``experiment`` (cycles of PyBaMM step strings). A drive is solved from 0 to ``duration`` and
+    interpolated at ``t_eval``.
+    """
+
     model: str
     model_options: dict[str, Any]
     parameter_set: str
     fixed: dict[str, float]
     inputs: tuple[str, ...]
-    time: np.ndarray
-    current: np.ndarray
-    data: dict[str, np.ndarray]
-    cost: str = "RMSE"
-    weight: float = 1.0
+    outputs: tuple[str, ...]
+    current: float | None = None
+    profile: tuple[np.ndarray, np.ndarray] | None = None
+    experiment: tuple[tuple[str, ...], ...] | None = None
+    period: str | None = None
+    duration: float | None = None
+    t_eval: np.ndarray | None = None
+    tie_initial_temperature: bool = False
     threads: int = field(default_factory=lambda: int(config.get("solve.threads")))
     time_limit: float = field(default_factory=lambda: float(config.get("solve.time-limit")))
     compile: bool = field(default_factory=lambda: bool(config.get("solve.compile")))
 
     @cached_property
     def key(self) -> str:
-        """Token of what the built simulation depends on (not the data compared against)."""
+        """Token of everything the built simulation depends on."""
         return "sim-" + tokenize(
-            self.model, self.model_options, self.parameter_set, sorted(self.fixed.items()),
-            self.inputs, self.time, self.current, sorted(self.data), self.threads, self.compile,
+            self.model, self.model_options, self.parameter_set, sorted(self.fixed.items()), self.inputs,
+            self.outputs, self.current, self.profile, self.experiment, self.period, self.duration,
+            self.t_eval, self.tie_initial_temperature, self.threads, self.compile,
         )
+
+    @property
+    def n_steps(self) -> int:
+        return sum(len(cycle) for cycle in self.experiment) if self.experiment else 1
 
 
 @dataclass
 class Outcome:
-    """One candidate's result for one problem: traces (or None), status and reason."""
+    """One input set's result: what ``read`` made of the solution (None when it failed), status, reason."""
 
-    values: dict[str, np.ndarray] | None
-    status: str = OK
+    value: Any
+    status: SolveStatus = SolveStatus.OK
     message: str = ""
 
+
+Read = Callable[[Any], Outcome]
 
 _cache: OrderedDict[str, Any] = OrderedDict()
 _lock = threading.Lock()
@@ -74,8 +97,8 @@ def thread_solves() -> int:
     return getattr(_thread, "solves", 0)
 
 
-def count_thread_solves(n: int) -> None:
-    """Add ``n`` to :func:`thread_solves` (for solves run outside this module, e.g. sweeps)."""
+def _count(n: int) -> None:
+    stats["solves"] += n
     _thread.solves = thread_solves() + n
 
 
@@ -116,95 +139,142 @@ def within(seconds: float, key: str, call: Callable[[], Any]) -> Any:
         ) from None
 
 
-def built(problem: Problem) -> tuple[Any, Any]:
-    """The (built model, solver) for a problem, built once per worker process."""
-    return cached(problem.key, lambda: _build(problem))
-
-
-def _build(problem: Problem) -> tuple[Any, Any]:
+def parameter_values_for(setup: Setup) -> Any:
+    """The setup's PyBaMM ParameterValues (inputs as InputParameters, the drive as the current)."""
     import pybamm
 
-    model = MODELS[problem.model](dict(problem.model_options))
-    values = parameter_values(problem.parameter_set)
-    values.update(problem.fixed, check_already_exists=False)
-    values["Current function [A]"] = pybamm.Interpolant(problem.time, problem.current, pybamm.t)
-    values.update({name: "[input]" for name in problem.inputs}, check_already_exists=False)
-    solver = pybamm.IDAKLUSolver(
-        output_variables=list(problem.data),
-        # Failures are kept as data with their reason; SUNDIALS need not also print them.
-        options={"num_threads": problem.threads, "compile": problem.compile, "silence_sundials_errors": True},
-    )
+    values = parameter_values(setup.parameter_set)
+    values.update(setup.fixed, check_already_exists=False)
+    if setup.profile is not None:
+        values[CURRENT] = pybamm.Interpolant(setup.profile[0], setup.profile[1], pybamm.t)
+    elif setup.current is not None:
+        values[CURRENT] = setup.current
+    values.update({name: "[input]" for name in setup.inputs}, check_already_exists=False)
+    if setup.tie_initial_temperature:
+        # A cell soaked at the ambient temperature it is swept over starts there.
+        values[INITIAL_T] = pybamm.InputParameter(AMBIENT) if AMBIENT in setup.inputs else values[AMBIENT]
+    return values
+
+
+def experiment_for(setup: Setup) -> Any:
+    import pybamm
+
+    cycles = [tuple(c) if len(c) > 1 else c[0] for c in setup.experiment]
+    return pybamm.Experiment(cycles, period=setup.period)
+
+
+def built(setup: Setup) -> Any:
+    """The built simulation, once per worker process: (model, solver) for a drive, a Simulation for
+    an Experiment."""
+    return cached(setup.key, lambda: _build(setup))
+
+
+def _build(setup: Setup) -> Any:
+    import pybamm
+
+    model = MODELS[setup.model](dict(setup.model_options))
+    values = parameter_values_for(setup)
+    options = {"num_threads": setup.threads, "compile": setup.compile,
+               # Failures are kept as data with their reason; SUNDIALS need not also print them.
+               "silence_sundials_errors": True}
+    if setup.experiment is not None:
+        sim = pybamm.Simulation(model, experiment=experiment_for(setup), parameter_values=values,
+                                solver=pybamm.IDAKLUSolver(options=options))
+        sim.build_for_experiment()
+        return sim
+    solver = pybamm.IDAKLUSolver(output_variables=list(setup.outputs), options=options)
     sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
     sim.build()
     return sim.built_model, sim.solver
 
 
-def solve(problem: Problem, X: np.ndarray) -> list[Outcome]:
-    """Solve every row of X (natural units, one column per input) in one batched IDAKLU call.
+def solve(setup: Setup, inputs: list[dict[str, float]], read: Read) -> list[Outcome]:
+    """Solve every input set on one setup and ``read`` each solution. Never raises.
 
-    A failing or overdue batch is retried candidate by candidate so that only the bad ones fail.
+    A drive is one batched IDAKLU call; a failing or overdue batch is retried input by input so
+    that only the bad ones fail. A failure becomes an :class:`Outcome` with status and reason.
     """
-    inputs = [dict(zip(problem.inputs, map(float, row))) for row in np.atleast_2d(X)]
-    stats["solves"] += len(inputs)
-    count_thread_solves(len(inputs))
     try:
-        solutions = _solve_within(problem, inputs, problem.time_limit * len(inputs))
-        return [_outcome(problem, s) for s in solutions]
-    except Exception as exc:  # noqa: BLE001 - any solver failure is data, not a crash
+        built(setup)
+    except Exception as exc:  # noqa: BLE001 - a setup that cannot be built is data
+        return [failed(f"build failed: {type(exc).__name__}: {exc}", SolveStatus.ERROR) for _ in inputs]
+    _count(len(inputs))
+    if setup.experiment is not None:
+        return [_experiment(setup, one, read) for one in inputs]
+    try:
+        return [_read(read, s) for s in _drive(setup, inputs)]
+    except Exception as exc:  # noqa: BLE001 - retried input by input below to isolate the failing ones
         if len(inputs) == 1:
-            return [_failed(exc)]
+            return [failed(exc)]
     outcomes = []
     for one in inputs:
         try:
-            outcomes.append(_outcome(problem, _solve_within(problem, [one], problem.time_limit)[0]))
-        except Exception as exc:  # noqa: BLE001
-            outcomes.append(_failed(exc))
+            outcomes.append(_read(read, _drive(setup, [one])[0]))
+        except Exception as exc:  # noqa: BLE001 - any solver failure is data, not a crash
+            outcomes.append(failed(exc))
     return outcomes
 
 
-def _solve_within(problem: Problem, inputs: list[dict[str, float]], seconds: float) -> list[Any]:
-    model, solver = built(problem)
-    t_span = [float(problem.time[0]), float(problem.time[-1])]
-    solutions = within(seconds, problem.key, partial(solver.solve, model, t_span, inputs=inputs, t_interp=problem.time))
-    return solutions if isinstance(solutions, list) else [solutions]
+def failed(reason: Exception | str, status: SolveStatus | None = None) -> Outcome:
+    """An outcome with no value: a timeout for a time or step limit, else infeasible."""
+    if isinstance(reason, Exception):
+        text = str(reason).lower()
+        limits = ("max_num_steps", "mxstep", "too much work", "maximum number of steps")
+        limit = isinstance(reason, TimeoutError) or any(word in text for word in limits)
+        status = status or (SolveStatus.TIMEOUT if limit else SolveStatus.INFEASIBLE)
+        reason = f"{type(reason).__name__}: {reason}"
+    return Outcome(None, status or SolveStatus.INFEASIBLE, reason)
 
 
-def _failed(exc: Exception) -> Outcome:
-    return Outcome(None, TIMEOUT if isinstance(exc, TimeoutError) else INFEASIBLE, f"{type(exc).__name__}: {exc}")
+def _read(read: Read, solution: Any) -> Outcome:
+    try:
+        return read(solution)
+    except Exception as exc:  # noqa: BLE001 - e.g. a solution too short to sample
+        return failed(f"{type(exc).__name__}: {exc}", SolveStatus.ERROR)
 
 
-def _outcome(problem: Problem, solution: Any) -> Outcome:
-    n = len(problem.time)
-    values = {name: np.asarray(solution[name].data, dtype=float) for name in problem.data}
-    if any(not np.all(np.isfinite(v)) for v in values.values()):
-        return Outcome(None, INFEASIBLE, "solution contains NaN or inf")
-    ended = float(solution.t[-1])
-    if all(len(v) == n for v in values.values()):
-        return Outcome(values)
-    # A termination event (e.g. the voltage cut-off) stopped the solve before the data ends: hold the
-    # last value so the cost stays finite and penalises the shortfall.
-    padded = {name: np.pad(v, (0, n - len(v)), mode="edge") for name, v in values.items()}
-    return Outcome(padded, EARLY, f"stopped at t={ended:.6g} s by {solution.termination}")
+def _drive(setup: Setup, inputs: list[dict[str, float]]) -> list[Any]:
+    model, solver = built(setup)
+    t_span = [0.0, float(setup.duration)]
+    t_eval = np.union1d(setup.t_eval, t_span)
+    found = within(setup.time_limit * len(inputs), setup.key,
+                   lambda: solver.solve(model, t_span, inputs=inputs, t_interp=t_eval))
+    return found if isinstance(found, list) else [found]
 
 
-def cost_of(problem: Problem, outcome: Outcome, cost: str | None = None) -> float:
-    """The problem's cost (or another named cost) of one outcome, summed over compared variables."""
-    if outcome.values is None:
-        return float("inf")
-    measure = COSTS[cost or problem.cost]
-    return float(sum(measure(outcome.values[v], problem.data[v]) for v in problem.data))
+class _Warnings(logging.Handler):
+    """Collects PyBaMM's warnings during an experiment solve (skipped or failed steps)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
-def evaluate(problems: list[Problem], X: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
-    """Weighted-sum cost of each row of X over all problems, with a status and reason per row."""
-    X = np.atleast_2d(np.asarray(X, dtype=float))
-    costs = np.zeros(len(X))
-    status = [OK] * len(X)
-    messages = [""] * len(X)
-    for problem in problems:
-        for i, outcome in enumerate(solve(problem, X)):
-            costs[i] += problem.weight * cost_of(problem, outcome)
-            if outcome.status != OK and status[i] in (OK, EARLY):
-                status[i] = outcome.status
-                messages[i] = f"{problem.name}: {outcome.message}"
-    return costs, status, messages
+def _experiment(setup: Setup, inputs: dict[str, float], read: Read) -> Outcome:
+    import pybamm
+
+    caught = _Warnings()
+    pybamm.logger.addHandler(caught)
+    try:
+        sim = built(setup)
+        solution = within(setup.time_limit, setup.key, lambda: sim.solve(inputs=inputs))
+    except Exception as exc:  # noqa: BLE001 - any solver failure is data, not a crash
+        return failed(exc)
+    finally:
+        pybamm.logger.removeHandler(caught)
+    outcome = _read(read, solution)
+    steps = sum(1 for cycle in solution.cycles if cycle is not None for s in cycle.steps if s is not None)
+    problems = [w for w in caught.messages if "infeasible" in w.lower() or "fail" in w.lower()]
+    if outcome.status is SolveStatus.OK and (
+        problems or steps < setup.n_steps and "[experiment]" not in str(solution.termination)
+    ):
+        reason = "; ".join(problems) or f"solved {steps} of {setup.n_steps} steps"
+        outcome.status, outcome.message = failed(RuntimeError(reason)).status, reason
+    return outcome
+
+
+def finite(values: dict[str, np.ndarray]) -> bool:
+    return all(np.all(np.isfinite(v)) for v in values.values())

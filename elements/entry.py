@@ -7,7 +7,8 @@ from typing import Literal
 import xarray as xr
 from pydantic import Field
 
-from elements.base import ELEMENTS, Context, ElementType, Result
+from elements.core.status import Summary
+from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.schema import Strict
 
 
@@ -19,7 +20,7 @@ class EntrySpec(Strict):
 def run(spec: EntrySpec, ctx: Context) -> Result:
     names = list(spec.values)
     ds = xr.Dataset({"value": ("parameter", [spec.values[n] for n in names])}, coords={"parameter": names})
-    return Result(parameters=dict(spec.values), datasets={"": ds}, summary={"values": dict(spec.values)})
+    return Result(parameters=dict(spec.values), datasets={"": ds}, summary=Summary(values=dict(spec.values)))
 
 
-ELEMENTS.register("entry")(ElementType(EntrySpec, run))
+ELEMENTS.register("entry", ElementType(EntrySpec, run))

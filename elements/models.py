@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from elements.registry import Registry, unknown_name
+from elements.core.registry import Registry, unknown_name
 
 MODELS: Registry[Callable[[dict[str, Any]], Any]] = Registry("model")
 

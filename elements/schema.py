@@ -1,4 +1,4 @@
-"""Pydantic models for the parts that several element types share."""
+"""Pydantic models for the parts that several element types share, and kinds chosen by ``type``."""
 
 from __future__ import annotations
 
@@ -6,23 +6,68 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-import pandas as pd
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
 
-from elements.costs import COSTS
+from elements.core.registry import Registry, unknown_name
 from elements.models import MODELS
-from elements.registry import unknown_name
-from orchestrator.data import DataOptions, dataframe_sha256
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
+class Kind(Strict):
+    """A kind users pick by name with ``type`` (an optimizer, an objective, a cost); its fields are
+    its options, so each kind owns its schema."""
+
+    type: str
+
+
 def known(registry: Any, name: str) -> str:
     if name not in registry:
         raise ValueError(unknown_name(registry.kind, name, registry))
     return name
+
+
+def kind_of(registry: Registry[type[Kind]], *, default: str | None = None, prepare: Any = None) -> Any:
+    """A field type for a ``{type: NAME, <options>}`` mapping (or just ``NAME``), validated by the
+    schema of the kind registered as NAME; errors keep their paths inside it, and an unknown option
+    lists the valid ones. A mapping without ``type`` means ``default``; ``prepare(value)`` may first
+    rewrite older forms of the mapping.
+
+    Examples
+    --------
+    >>> from elements.costs import COSTS
+    >>> class Fit(Strict):
+    ...     cost: kind_of(COSTS, default="RMSE") = Field("RMSE", validate_default=True)
+    >>> Fit(cost={"type": "MAE"}).cost.type
+    'MAE'
+    """
+
+    def validate(value: Any) -> Kind:
+        if isinstance(value, Kind):
+            return value
+        if isinstance(value, str):
+            value = {"type": value}
+        if prepare is not None and isinstance(value, dict):
+            value = prepare(value)
+        if isinstance(value, dict) and default is not None:
+            value = {"type": default, **value}
+        if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+            raise ValueError(f"{registry.kind} must be a mapping with a type, one of {sorted(registry)}; "
+                             f"got {value!r}")
+        if value["type"] not in registry:
+            raise ValidationError.from_exception_data(registry.kind, [{
+                "type": "value_error", "loc": ("type",), "input": value["type"],
+                "ctx": {"error": ValueError(unknown_name(registry.kind, value["type"], registry))},
+            }])
+        cls = registry[value["type"]]
+        try:
+            return cls.model_validate(value)
+        except ValidationError as exc:
+            raise ValidationError.from_exception_data(registry.kind, [_explained(e, cls) for e in exc.errors()]) from None
+
+    return Annotated[Any, PlainValidator(validate)]
 
 
 def _known_parameter_set(name: str) -> str:
@@ -91,44 +136,10 @@ class ModelSpec(Strict):
         return options
 
 
-class CostSpec(Strict):
-    type: str = "RMSE"
-
-    _known = field_validator("type")(lambda cls, v: known(COSTS, v))
-
-
-class ObjectiveSpec(Strict):
-    """One measured data set and how to simulate it.
-
-    Accepts the legacy form ``{"objective": "CurrentDriven", "model": ...}`` and the current form
-    ``{"type": "CurrentDriven", "options": {"model": ...}}``.
-    """
-
-    type: Literal["CurrentDriven"] = "CurrentDriven"
-    data: str | DataOptions | pd.DataFrame
-    model: ModelSpec = Field(default_factory=ModelSpec)
-    parameter_set: ParameterSetName = "Chen2020"
-    parameters: dict[str, float] = Field(default_factory=dict)
-    variables: list[str] = Field(default_factory=lambda: ["Voltage [V]"], min_length=1)
-    weight: float = Field(1.0, gt=0)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        value = dict(value)
-        if "objective" in value:
-            value.setdefault("type", value.pop("objective"))
-        options = value.pop("options", None)
-        if isinstance(options, dict):
-            value = {**options, **value}
-        elif options is not None:
-            raise ValueError("options must be a dict of objective options such as 'model'")
-        return value
-
-    @field_serializer("data")
-    def _data(self, data: Any) -> Any:
-        if isinstance(data, pd.DataFrame):
-            return f"dataframe:{dataframe_sha256(data)}"
-        return data.model_dump() if isinstance(data, DataOptions) else data
+def _explained(error: Any, cls: type[Kind]) -> dict[str, Any]:
+    """Pydantic's error as raised again; an unknown option says which options the kind has."""
+    if error["type"] != "extra_forbidden" or len(error["loc"]) != 1:
+        return {k: error[k] for k in ("type", "loc", "input", "ctx") if k in error}
+    options = [name for name in cls.model_fields if name != "type"]
+    message = unknown_name("option", error["loc"][0], options, of=cls.__name__)
+    return {"type": "value_error", "loc": error["loc"], "input": error["input"], "ctx": {"error": ValueError(message)}}

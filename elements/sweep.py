@@ -18,18 +18,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import xarray as xr
 from dask.base import tokenize
 from pydantic import Field, field_validator, model_validator
 
-from elements import protocols, sweep_store
-from elements.base import ELEMENTS, Context, ElementType, Result
+from elements import engine, sweep_store
+from elements.core import config
+from elements.core.data import DataOptions, load_measurements
+from elements.core.registry import unknown_name
+from elements.core.storage import consolidate
+from elements.core.status import Progress, Summary
+from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.models import MODELS, unknown_parameters
-from elements.registry import unknown_name
 from elements.schema import ModelSpec, ParameterSetName, Strict, check_bounds
+from elements.sweep_outputs import SUMMARIES, empty, needed, reader
 from elements.sweep_store import Layout
-from orchestrator import config
-from orchestrator.data import DataOptions, load_measurements
 
 
 class Span(Strict):
@@ -105,7 +107,7 @@ class ProtocolSpec(Strict):
                 raise ValueError(f"give one of current, c_rate or profile, got {drive}")
             if self.period is not None:
                 raise ValueError("period belongs to an experiment; a drive samples on outputs.time")
-            if self.duration is None and not isinstance(self.profile, Profile):
+            if self.duration is None and self.profile is None:
                 raise ValueError("a drive needs duration [s] (a profile's own end is used if omitted)")
         return self
 
@@ -130,6 +132,7 @@ class TimeSpec(Strict):
     per_step: int | None = Field(None, ge=2)
 
 
+REPORT_EVERY = 0.5  # seconds between progress records while chunks complete
 SUMMARY_NAMES = ["discharge_capacity", "energy", "final_voltage", "max_temperature", "time_to_cutoff"]
 
 
@@ -142,8 +145,8 @@ class OutputSpec(Strict):
     @classmethod
     def _known(cls, names: list[str]) -> list[str]:
         for name in names:
-            if name not in protocols.SUMMARIES:
-                raise ValueError(unknown_name("summary", name, protocols.SUMMARIES))
+            if name not in SUMMARIES:
+                raise ValueError(unknown_name("summary", name, SUMMARIES))
         return names
 
 
@@ -176,8 +179,8 @@ class SweepSpec(Strict):
         problems += unknown_parameters(
             self.parameter_set, [n for n in [*names, *self.parameters] if n not in placeholders]
         )
-        if self.protocol.experiment is not None and protocols.CURRENT in names:
-            problems.append(f"an experiment sets {protocols.CURRENT!r} itself; sweep a placeholder such as "
+        if self.protocol.experiment is not None and engine.CURRENT in names:
+            problems.append(f"an experiment sets {engine.CURRENT!r} itself; sweep a placeholder such as "
                             "'Discharge at {c_rate}C until 2.5 V' instead")
         time_base = self.outputs.time
         if time_base.per_step is not None and self.protocol.experiment is None:
@@ -256,13 +259,17 @@ def sample(spec: SweepSpec) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """What a chunk task needs: where to write, which points it owns, how to build their setups."""
+    """What a chunk task needs: where to write, which points it owns, how to build and read their setups."""
 
     path: str
     group: str
     grid: bool
     values: dict[str, np.ndarray]
-    base: protocols.Setup
+    base: engine.Setup
+    series: tuple[str, ...]
+    summaries: tuple[str, ...]
+    time: np.ndarray | None
+    per_step: int | None
     templates: tuple[tuple[str, ...], ...] | None
     placeholders: tuple[str, ...]
     build_parameters: tuple[str, ...]
@@ -276,7 +283,7 @@ class Plan:
                     for index in product(*(range(r.start, r.stop) for r in region))]
         return [{n: float(self.values[n][i]) for n in names} for i in range(region[0].start, region[0].stop)]
 
-    def setup_for(self, point: dict[str, float]) -> protocols.Setup:
+    def setup_for(self, point: dict[str, float]) -> engine.Setup:
         if not self.placeholders and not self.build_parameters:
             return self.base
         experiment = self.base.experiment
@@ -289,6 +296,11 @@ class Plan:
     def inputs_for(self, point: dict[str, float]) -> dict[str, float]:
         return {k: point[k] for k in self.base.inputs}
 
+    def solve(self, setup: engine.Setup, inputs: list[dict[str, float]]) -> list[engine.Outcome]:
+        read = reader(self.series, self.summaries, time=self.time, per_step=self.per_step,
+                      n_steps=setup.n_steps, experiment=setup.experiment is not None)
+        return engine.solve(setup, inputs, read)
+
 
 def solve_chunk(plan: Plan, item: tuple[int, list[dict[str, float]]]) -> dict[str, Any]:
     """Worker side: solve one chunk's points, write its region in the store, mark it done.
@@ -296,31 +308,33 @@ def solve_chunk(plan: Plan, item: tuple[int, list[dict[str, float]]]) -> dict[st
     Returns only status counts, so no results travel through the scheduler.
     """
     chunk, points = item
-    groups: dict[str, tuple[protocols.Setup, list[int]]] = {}
+    groups: dict[str, tuple[engine.Setup, list[int]]] = {}
     for i, point in enumerate(points):
         setup = plan.setup_for(point)
         groups.setdefault(setup.key, (setup, []))[1].append(i)
-    outcomes: list[protocols.Outcome | None] = [None] * len(points)
+    outcomes: list[engine.Outcome | None] = [None] * len(points)
     for setup, index in groups.values():
-        for i, outcome in zip(index, protocols.solve(setup, [plan.inputs_for(points[i]) for i in index])):
+        for i, outcome in zip(index, plan.solve(setup, [plan.inputs_for(points[i]) for i in index])):
             outcomes[i] = outcome
     region_shape = tuple(r.stop - r.start for r in plan.layout.region(chunk))
-    arrays = _arrays(plan.base, outcomes, region_shape)
+    arrays = _arrays(plan, outcomes, region_shape)
     sweep_store.write_chunk(Path(plan.path), plan.group, plan.layout, chunk, arrays)
-    return {"chunk": chunk, "status": dict(Counter(o.status for o in outcomes))}
+    return {"chunk": chunk, "status": dict(Counter(str(o.status) for o in outcomes))}
 
 
-def _arrays(base: protocols.Setup, outcomes: list[protocols.Outcome], shape: tuple[int, ...]) -> dict:
-    tail = (len(base.time),) if base.per_step is None else (base.n_steps, base.per_step)
+def _arrays(plan: Plan, outcomes: list[engine.Outcome], shape: tuple[int, ...]) -> dict:
+    n_steps = plan.base.n_steps if plan.templates is not None else 1
+    tail = (len(plan.time),) if plan.per_step is None else (n_steps, plan.per_step)
+    points = [o.value or empty(plan.summaries) for o in outcomes]
     arrays: dict[str, np.ndarray] = {}
-    for name in base.series:
-        arrays[name] = np.stack([o.series[name] if o.series else np.full(tail, np.nan) for o in outcomes])
-    if base.per_step is not None:
-        arrays["step_time"] = np.stack([o.step_time if o.step_time is not None else np.full(tail, np.nan)
-                                        for o in outcomes])
-    for name in base.summaries:
-        arrays[name] = np.array([o.summaries[name] for o in outcomes], dtype=float)
-    arrays["status"] = np.array([o.status for o in outcomes], dtype=object)
+    for name in plan.series:
+        arrays[name] = np.stack([p.series[name] if p.series else np.full(tail, np.nan) for p in points])
+    if plan.per_step is not None:
+        arrays["step_time"] = np.stack([p.step_time if p.step_time is not None else np.full(tail, np.nan)
+                                        for p in points])
+    for name in plan.summaries:
+        arrays[name] = np.array([p.summaries[name] for p in points], dtype=float)
+    arrays["status"] = np.array([str(o.status) for o in outcomes], dtype=object)
     arrays["message"] = np.array([o.message for o in outcomes], dtype=object)
     return {k: v.reshape(shape + v.shape[1:]) for k, v in arrays.items()}
 
@@ -339,11 +353,17 @@ def _drive(spec: ProtocolSpec, fixed: dict[str, float], parameter_set: str, base
     if isinstance(spec.profile, Profile):
         t, i = np.asarray(spec.profile.time, float), np.asarray(spec.profile.current, float)
     else:
-        found = load_measurements(spec.profile, base_dir=base_dir)
-        if len(found) != 1:
-            raise ValueError(f"protocol.profile must name one data set, got {len(found)} from {spec.profile!r}")
-        t, i = found[0].time, found[0].current
+        [found] = profile_measurements(spec.profile, base_dir)
+        t, i = found.time, found.current
     return {"profile": (t, i), "duration": float(spec.duration or t[-1])}
+
+
+def profile_measurements(source: str | DataOptions, base_dir: Path) -> list:
+    """The current profile a protocol reads from a file or the measurement store (time and current)."""
+    found = load_measurements(source, base_dir=base_dir, required=("Time [s]", "Current [A]"))
+    if len(found) != 1:
+        raise ValueError(f"protocol.profile must name one data set, got {len(found)} from {source!r}")
+    return found
 
 
 def plan_for(spec: SweepSpec, ctx: Context, path: Path, group: str) -> Plan:
@@ -351,7 +371,7 @@ def plan_for(spec: SweepSpec, ctx: Context, path: Path, group: str) -> Plan:
     names = list(values)
     placeholders = tuple(spec.protocol.placeholders)
     experiment = spec.protocol.experiment is not None
-    build_parameters = tuple(n for n in names if experiment and n in protocols.EXPERIMENT_CONTROLLED)
+    build_parameters = tuple(n for n in names if experiment and n in engine.EXPERIMENT_CONTROLLED)
     inputs = tuple(n for n in names if n not in placeholders and n not in build_parameters)
     fixed = {k: v for k, v in ctx.parameters.items() if k not in names}
     fixed.update({k: v for k, v in spec.parameters.items() if k not in names})
@@ -367,24 +387,25 @@ def plan_for(spec: SweepSpec, ctx: Context, path: Path, group: str) -> Plan:
             raise ValueError(f"outputs.time must lie within the drive's 0..{drive['duration']} s, "
                              f"got {times[0]}..{times[-1]}")
     templates = tuple(tuple(c) for c in spec.protocol.cycles) if experiment else None
-    base = protocols.Setup(
+    series, summaries = tuple(spec.outputs.variables), tuple(spec.outputs.summaries)
+    options = dict(spec.model.options)
+    if "energy" in summaries or "Discharge energy [W.h]" in series:
+        options.setdefault("calculate discharge energy", "true")
+    base = engine.Setup(
         model=spec.model.type,
-        model_options=dict(spec.model.options),
+        model_options=options,
         parameter_set=spec.parameter_set,
         fixed=fixed,
         inputs=inputs,
-        series=tuple(spec.outputs.variables),
-        summaries=tuple(spec.outputs.summaries),
-        experiment=templates if experiment and not placeholders else None,
+        outputs=needed(series, summaries),
+        experiment=templates,  # formatted per point by Plan.setup_for when it has placeholders
         period=spec.protocol.period,
-        time=times,
-        per_step=per_step,
-        tie_initial_temperature=protocols.AMBIENT in names and protocols.INITIAL_T not in [*fixed, *names],
+        t_eval=times if not experiment else None,
+        tie_initial_temperature=engine.AMBIENT in names and engine.INITIAL_T not in [*fixed, *names],
         **drive,
     )
-    if experiment and placeholders:
-        base = replace(base, experiment=templates)  # formatted per point by Plan.setup_for
-    return Plan(str(path), group, spec.sampler == "grid", values, base, templates, placeholders, build_parameters)
+    return Plan(str(path), group, spec.sampler == "grid", values, base, series, summaries, times, per_step,
+                templates, placeholders, build_parameters)
 
 
 def measure_chunk_size(plan: Plan, workers: int) -> tuple[int, dict[str, float]]:
@@ -392,10 +413,10 @@ def measure_chunk_size(plan: Plan, workers: int) -> tuple[int, dict[str, float]]
     point = {k: float(v[0]) for k, v in plan.values.items()}
     setup, inputs = plan.setup_for(point), plan.inputs_for(point)
     started = time.perf_counter()
-    protocols.solve(setup, [inputs])  # builds (or finds) the simulation, warms the solver
+    plan.solve(setup, [inputs])  # builds (or finds) the simulation, warms the solver
     first = time.perf_counter() - started
     started = time.perf_counter()
-    protocols.solve(setup, [inputs])
+    plan.solve(setup, [inputs])
     solve_s = max(time.perf_counter() - started, 1e-4)
     build_s = max(first - solve_s, 0.0)
     n = math.prod(len(v) for v in plan.values.values()) if plan.grid else len(next(iter(plan.values.values())))
@@ -435,11 +456,11 @@ def _coords(plan: Plan, spec: SweepSpec, layout: Layout) -> tuple[dict[str, Any]
     else:
         coords = {n: ("point", v, {"kind": kind[n]}) for n, v in plan.values.items()}
         coords["point"] = np.arange(layout.n_points)
-    if plan.base.per_step is None:
-        return coords, {"time": plan.base.time}
+    if plan.per_step is None:
+        return coords, {"time": plan.time}
     steps = [s for c in spec.protocol.cycles for s in c]
     coords["step_name"] = ("step", np.array(steps, dtype=object))
-    return coords, {"step": np.arange(len(steps)), "sample": np.arange(plan.base.per_step)}
+    return coords, {"step": np.arange(len(steps)), "sample": np.arange(plan.per_step)}
 
 
 def run(spec: SweepSpec, ctx: Context) -> Result:
@@ -459,61 +480,53 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
         layout = layout_for(plan, int(size))
         plan = replace(plan, layout=layout)
         coords, series_dims = _coords(plan, spec, layout)
-        summaries = {n: {"units": protocols.SUMMARIES[n].unit, "description": protocols.SUMMARIES[n].description}
+        summaries = {n: {"units": SUMMARIES[n].unit, "description": SUMMARIES[n].description}
                      for n in spec.outputs.summaries}
         sweep_store.allocate(
-            Path(path), group, layout=layout, coords=coords, series=list(plan.base.series),
-            series_dims=series_dims, step_time=plan.base.per_step is not None, summaries=summaries,
+            Path(path), group, layout=layout, coords=coords, series=list(plan.series),
+            series_dims=series_dims, step_time=plan.per_step is not None, summaries=summaries,
             attrs={
                 "sweep_token": token, "sweep_variables": list(plan.values), "sweep_dims": list(layout.dims),
                 "sweep_shape": list(layout.shape), "sweep_block": list(layout.block), "sampler": spec.sampler,
                 "chunk_size": math.prod(layout.block), "fixed": {k: float(v) for k, v in plan.base.fixed.items()},
             },
         )
-        from orchestrator.store import consolidate
-
         consolidate(Path(path))
     plan = replace(plan, layout=layout)
     todo = [int(c) for c in np.flatnonzero(~sweep_store.done(Path(path), group))]
     skipped = layout.n_chunks - len(todo)
     wave = max(1, 32 * ctx.workers)
     shipped = replace(plan, values={})  # each chunk task carries its own points, not the whole sample
-    started = time.perf_counter()
+    started = reported = time.perf_counter()
+    done = skipped
     for w in range(0, len(todo), wave):
         ctx.check_canceled()
         label = f"sweep{skipped}+{w}" if resumed else f"sweep{w}"
         items = [(c, plan.points(c)) for c in todo[w : w + wave]]
-        list(ctx.mapper(label)(partial(solve_chunk, shipped), items))
-        ctx.report({"chunks_done": skipped + min(w + wave, len(todo)), "chunks": layout.n_chunks,
-                    "points": layout.n_points})
+        for _ in ctx.unordered(label)(partial(solve_chunk, shipped), items):
+            done += 1
+            if time.perf_counter() - reported > REPORT_EVERY or done == layout.n_chunks:
+                ctx.report(Progress(unit="chunks", done=done, total=layout.n_chunks))
+                reported = time.perf_counter()
     wall = time.perf_counter() - started
     found = sweep_store.open_group(Path(path), group, mode="r")
     status = Counter(np.asarray(found["status"][...], dtype=object).ravel().tolist())
     solved_points = sum(math.prod(r.stop - r.start for r in layout.region(c)) for c in todo)
-    summary = {
+    counts = {
         "points": layout.n_points, "chunks": layout.n_chunks, "chunk_size": math.prod(layout.block),
-        "chunks_solved": len(todo), "chunks_resumed": skipped, "status": dict(status), "wall_s": wall,
-        "points_per_s": solved_points / wall if wall > 0 else None, **measured,
+        "chunks_solved": len(todo), "chunks_resumed": skipped, "status": dict(status), "wall_s": round(wall, 3),
+        "points_per_s": round(solved_points / wall, 1) if wall > 0 else None,
+        **{k: round(v, 4) for k, v in measured.items()},
     }
-    return Result(parameters=dict(ctx.parameters), summary=summary)
+    return Result(parameters=dict(ctx.parameters), summary=Summary(counts=counts))
 
 
-def open_sweep(run: str | Path, element: str, *, store: str | Path | None = None) -> xr.Dataset:
-    """A sweep's results, lazily, with every swept variable as a coordinate.
-
-    ``xr.open_datatree`` shows the per-point values of ``points``/``random``/``latin_hypercube``
-    sweeps as data variables when their names hold spaces (CF lists coordinates space-separated);
-    this sets them back as coordinates.
-
-    Examples
-    --------
-    >>> ds = open_sweep(run_id, "c-rate x temperature")  # doctest: +SKIP
-    >>> ds["Voltage [V]"].sel(c_rate=2).plot.line(x="time")  # doctest: +SKIP
-    """
-    from orchestrator.store import run_path
-
-    ds = xr.open_dataset(run_path(str(run), store), group=element, engine="zarr", consolidated=False)
-    return ds.set_coords([n for n in ds.attrs.get("sweep_variables", []) if n in ds.data_vars])
+def inputs(spec: SweepSpec, base_dir: Path) -> dict[str, str]:
+    """The profile file (or stored measurement) a drive reads, with its sha256."""
+    profile = spec.protocol.profile
+    if profile is None or isinstance(profile, Profile):
+        return {}
+    return {m.source: m.sha256 for m in profile_measurements(profile, base_dir)}
 
 
-ELEMENTS.register("sweep")(ElementType(SweepSpec, run))
+ELEMENTS.register("sweep", ElementType(SweepSpec, run, inputs))

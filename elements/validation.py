@@ -8,42 +8,43 @@ import numpy as np
 import xarray as xr
 from pydantic import Field
 
-from elements import engine
-from elements.base import ELEMENTS, Context, ElementType, Result
-from elements.objectives import problems, traces
-from elements.schema import ObjectiveSpec, Strict
+from elements.core.status import Summary
+from elements.costs import COSTS
+from elements.data_fit import inputs
+from elements.element import ELEMENTS, Context, ElementType, Result
+from elements.objectives import OBJECTIVES, legacy
+from elements.schema import Strict, kind_of
 
 METRICS = ("RMSE", "MAE", "Max")
 
 
 class ValidationSpec(Strict):
     element_type: Literal["validation"]
-    objectives: dict[str, ObjectiveSpec] = Field(min_length=1)
+    objectives: dict[str, kind_of(OBJECTIVES, default="CurrentDriven", prepare=legacy)] = Field(min_length=1)
 
 
 def run(spec: ValidationSpec, ctx: Context) -> Result:
-    checks = problems(spec.objectives, inputs=(), existing=ctx.parameters, cost="RMSE", base_dir=ctx.base_dir)
-    outcomes = [engine.solve(p, np.empty((1, 0)))[0] for p in checks]
+    measures = {m: COSTS[m]() for m in METRICS}
+    checks = [o for name, kind in spec.objectives.items()
+              for o in kind.build(name, inputs=(), existing=ctx.parameters, cost=measures["RMSE"], base_dir=ctx.base_dir)]
+    outcomes = [o.solve(np.empty((1, 0)))[0] for o in checks]
     datasets: dict[str, xr.Dataset] = {}
-    metrics = {m: [] for m in METRICS}
+    metrics: dict[str, list[float]] = {m: [] for m in METRICS}
     summary: dict[str, dict] = {}
-    for problem, outcome in zip(checks, outcomes):
-        found = {m: engine.cost_of(problem, outcome, m) for m in METRICS}
+    for check, outcome in zip(checks, outcomes):
+        found = {m: check.cost(outcome, measure) for m, measure in measures.items()}
         for m, value in found.items():
             metrics[m].append(value)
-        summary[problem.name] = {**found, "status": outcome.status, "message": outcome.message}
-        datasets[f"traces/{problem.name}"] = xr.Dataset(
-            traces(problem, outcome.values),
-            coords={"time": problem.time},
-            attrs={"status": outcome.status, "message": outcome.message, **found},
-        )
-    names = [p.name for p in checks]
+        summary[check.name] = {**found, "status": str(outcome.status), "message": outcome.message}
+        traces = check.traces(outcome)
+        traces.attrs.update(found)
+        datasets[f"traces/{check.name}"] = traces
     datasets[""] = xr.Dataset(
         {m: ("objective", np.array(v)) for m, v in metrics.items()}
-        | {"status": ("objective", np.array([o.status for o in outcomes], dtype=object))},
-        coords={"objective": names},
+        | {"status": ("objective", np.array([str(o.status) for o in outcomes], dtype=object))},
+        coords={"objective": [c.name for c in checks]},
     )
-    return Result(parameters=dict(ctx.parameters), datasets=datasets, summary={"metrics": summary})
+    return Result(parameters=dict(ctx.parameters), datasets=datasets, summary=Summary(metrics=summary))
 
 
-ELEMENTS.register("validation")(ElementType(ValidationSpec, run))
+ELEMENTS.register("validation", ElementType(ValidationSpec, run, inputs))

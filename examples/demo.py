@@ -37,7 +37,7 @@ def main() -> None:
     for name, value in fit["parameters"].items():
         print(f"{name:<42}{value:>12.4g}{TRUE[name]:>12.4g}{(value / TRUE[name] - 1):>9.2%}")
     metrics = info["elements"]["check fit"]["summary"]["metrics"]["1C discharge"]
-    print(f"validation RMSE {metrics['RMSE'] * 1e3:.2f} mV (noise 1 mV), {fit['nfev']} evaluations")
+    print(f"validation RMSE {metrics['RMSE'] * 1e3:.2f} mV (noise 1 mV), {fit['evaluations']} evaluations")
     print(f"results: {info['path']}")
     print(f'open them with: xr.open_datatree("{info["path"]}", engine="zarr")  or  sweepfit open {info["run_id"]}')
 

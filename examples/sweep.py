@@ -10,7 +10,6 @@ from pathlib import Path
 
 import orchestrator
 from clusters import closing, local_client
-from elements.sweep import open_sweep
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,9 +23,9 @@ def main() -> None:
     with closing(local_client(n_workers=args.workers)) as client:
         print(f"Dask dashboard: {client.dashboard_link}")
         info = orchestrator.run(HERE / "sweep_crate_temperature.yaml", client=client, store=args.store)
-    print(f"run {info['run_id']}: {info['status']}  ({info['elements']['rates']['summary']})")
+    print(f"run {info['run_id']}: {info['status']}  ({info['elements']['rates']['summary']['counts']})")
 
-    ds = open_sweep(info["run_id"], "rates", store=args.store)
+    ds = orchestrator.open_sweep(info["run_id"], "rates", store=args.store)
     celsius = ds["Ambient temperature [K]"] - 273.15
     for name in ("discharge_capacity", "energy", "max_temperature"):
         table = ds[name].assign_coords({"Ambient temperature [K]": celsius.values}).to_pandas()

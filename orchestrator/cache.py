@@ -15,7 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from orchestrator import config
+from elements.core import config
+from elements.core.status import Status
+from elements.core.storage import consolidate
 from orchestrator import store as stores
 
 # Code whose version changes numbers. sweepfit's own version only moves on release: recompute edited
@@ -41,7 +43,7 @@ def element_keys(
     data : dict
         ``{element: {source: sha256}}`` for the elements that read data.
     versions : dict
-        Package versions (see ``orchestrator.runner.versions``).
+        Package versions (see ``orchestrator.lifecycle.versions``).
 
     Examples
     --------
@@ -75,7 +77,7 @@ def find(key: str | None, store: str | Path, *, exclude: Path | None = None) -> 
         if exclude is not None and path == exclude.resolve():
             continue
         for name, entry in run.get("elements", {}).items():
-            if entry.get("cache_key") == key and entry.get("status") == stores.COMPLETED:
+            if entry.get("cache_key") == key and entry.get("status") == Status.COMPLETED:
                 return {"run_id": run["run_id"], "element": name, "path": path, "entry": entry}
     return None
 
@@ -88,4 +90,4 @@ def copy_element(hit: dict[str, Any], path: Path, name: str) -> None:
         shutil.rmtree(target)  # left by an attempt that died mid-write
     if source.is_dir():
         shutil.copytree(source, target)
-        stores.consolidate(path)
+        consolidate(path)

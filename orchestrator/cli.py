@@ -13,8 +13,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from elements.core.status import Progress as ProgressRecord
+from elements.core.status import Status, Summary
+
 app = typer.Typer(help="Fit and sweep PyBaMM models on a Dask cluster.", no_args_is_help=True)
-console = Console(stderr=True)
+# soft_wrap: long lines are not broken at 80 columns when piped, so a log greps whole names.
+console = Console(stderr=True, soft_wrap=True)
 
 StoreOption = Annotated[Optional[Path], typer.Option("--store", help="Store root (default ./sweepfit-runs).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")]
@@ -35,9 +39,10 @@ def _run_info(run_id: str, store: Path | None) -> dict[str, Any]:
         _fail(exc)
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception, *, run_id: str | None = None) -> None:
     # escape: messages name columns and parameters such as "Time [s]", which rich would read as markup.
-    console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, emoji=False)
+    where = f" (run {run_id} is marked failed)" if run_id else ""
+    console.print(f"[red]error:[/red] {escape(str(exc))}{where}", markup=True, highlight=False, emoji=False)
     raise typer.Exit(2)
 
 
@@ -51,20 +56,17 @@ def _summary(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print_run(info: dict[str, Any]) -> None:
-    console.print(f"run [bold]{info['run_id']}[/bold]: {info['status']}  ({info['path']})")
+    console.print(escape(f"run {info['run_id']}: {info['status']}  ({info['path']})"), highlight=False)
+    if info.get("error"):
+        console.print(f"  [red]{escape(info['error'])}[/red]", highlight=False)
     for name, element in info["elements"].items():
-        line = escape(f"  {name}: {element['status']}")
-        summary = element.get("summary") or {}
-        if "parameters" in summary and "cost" in summary:
-            fitted = ", ".join(f"{k} = {v:.4g}" for k, v in summary["parameters"].items())
-            line += escape(f"  cost {summary['cost']:.4g}  {fitted}")
-        for objective, metrics in (summary.get("metrics") or {}).items():
-            line += escape(f"\n    {objective}: RMSE {metrics['RMSE']:.4g}, MAE {metrics['MAE']:.4g}, Max {metrics['Max']:.4g}")
+        lines = [f"  {name}: {element['status']}"]
+        lines += [f"    {line}" for line in Summary.model_validate(element.get("summary") or {}).lines()]
         if element.get("cached_from"):
-            line += f"\n    loaded from run {element['cached_from']['run_id']}, not recomputed"
+            lines.append(f"    loaded from run {element['cached_from']['run_id']}, not recomputed")
+        console.print(escape("\n".join(lines)), highlight=False)
         if element.get("error"):
-            line += f"\n    [red]{escape(element['error'])}[/red]"
-        console.print(line, highlight=False)
+            console.print(f"    [red]{escape(element['error'])}[/red]", highlight=False)
 
 
 @app.command()
@@ -84,49 +86,41 @@ def run(
     Elements that already completed in any run of the store are loaded, not recomputed.
     """
     import clusters
-    from orchestrator import runner, store as stores
+    from orchestrator import lifecycle
 
     overrides = {"n_workers": workers} if workers else {}
     try:
         _load_profiles(profiles)
-        clusters.profiles.resolve(cluster, **overrides)  # a bad --cluster fails before the run exists
-        spec, path, run_id, base = runner.prepare(pipeline, store_root=store, force=no_cache, resume=resume)
+        clusters.profiles.kind(cluster, **overrides)  # a bad --cluster fails before the run exists
+        prepared = lifecycle.prepare(pipeline, store_root=store, force=no_cache, resume=resume)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    try:
-        client = clusters.get_client(cluster, **overrides)
-    except (OSError, TimeoutError, ValueError) as exc:
-        stores.update(path, status=stores.FAILED, finished=stores.now(), error=f"cluster: {exc}")
-        _fail(exc)
-    with clusters.closing(client):
-        future = runner.start(client, spec, path, run_id=run_id, base_dir=base)
-        console.print(f"run {run_id} -> {path}", highlight=False)
-        _print_links(client.dashboard_link, run_id, path)
-        _watch(path, future, quiet=as_json)
-    info = runner.status(run_id, store=path.parent.parent)
+
+    def started(client: Any) -> None:
+        console.print(f"run {prepared.run_id} -> {prepared.path}", highlight=False)
+        _print_links(client.dashboard_link, prepared.run_id, prepared.path)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
+                  TimeElapsedColumn(), console=console, disable=as_json) as bars:
+        tasks: dict[str, Any] = {}
+
+        def show(info: dict[str, Any]) -> None:
+            for name, element in info["elements"].items():
+                if name not in tasks:
+                    tasks[name] = bars.add_task(escape(name), total=1, detail="pending")
+                done = Status(element["status"]).finished
+                bars.update(tasks[name], completed=1 if done else 0, detail=escape(_element_line(element)))
+
+        try:
+            info = lifecycle.execute(prepared, cluster=cluster, on_start=started, on_progress=show, **overrides)
+        except Exception as exc:  # the cluster did not start; the run records why
+            _fail(exc, run_id=prepared.run_id)
+    info = {**info, "path": str(prepared.path)}
     if as_json:
         typer.echo(json.dumps(_summary(info), indent=2))
     else:
         _print_run(info)
-    raise typer.Exit(0 if info["status"] == stores.COMPLETED else 1)
-
-
-def _watch(path: Path, future: Any, *, quiet: bool) -> None:
-    """A progress bar per element, fed from the run's status in the store."""
-    from orchestrator import store as stores
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-                  TimeElapsedColumn(), console=console, disable=quiet) as bar:
-        tasks: dict[str, Any] = {}
-        while True:
-            for name, element in stores.read_attrs(path)["elements"].items():
-                if name not in tasks:
-                    tasks[name] = bar.add_task(escape(name), total=1, detail="pending")
-                done = element["status"] in stores.FINISHED
-                bar.update(tasks[name], completed=1 if done else 0, detail=escape(_element_line(element)))
-            if future.done():
-                break
-            time.sleep(0.5)
+    raise typer.Exit(0 if info["status"] == Status.COMPLETED else 1)
 
 
 @app.command("open")
@@ -268,7 +262,7 @@ def _load_profiles(profiles: Path | None) -> None:
 
 
 def _print_links(dashboard: str | None, run_id: str, path: Path) -> None:
-    from orchestrator import config
+    from elements.core import config
 
     store = path.parent.parent
     console.print(
@@ -309,12 +303,9 @@ def submit(
 
 
 def _element_line(element: dict[str, Any]) -> str:
-    progress = element.get("progress") or {}
     detail = element["status"]
-    if "best_cost" in progress:
-        detail += f"  gen {progress['generation']}  best {progress['best_cost'][-1]:.4g}  ({progress.get('nfev')} evals)"
-    if "done" in progress and "total" in progress:
-        detail += f"  {progress['done']}/{progress['total']}"
+    if element.get("progress"):
+        detail += f"  {ProgressRecord.model_validate(element['progress']).line()}"
     if element.get("cached_from"):
         detail += f"  (loaded from run {element['cached_from']['run_id']})"
     return detail
@@ -336,6 +327,8 @@ def status(
         typer.echo(json.dumps({**{k: info[k] for k in keep if info.get(k) is not None}, "elements": elements}))
         return
     typer.echo(f"run {info['run_id']}: {info['status']}" + (f" ({info['lost']})" if info.get("lost") else ""))
+    if info.get("error"):
+        typer.echo(f"  error: {info['error']}")
     if info.get("dashboard"):
         typer.echo(f"dashboard: {info['dashboard']}")
     for name, element in info["elements"].items():
@@ -409,7 +402,7 @@ def monitor(
     address: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 exposes it to the network.")] = "127.0.0.1",
 ) -> None:
     """Serve a live page of the store's runs: best cost and parameters per generation, sweep progress."""
-    from clusters.monitor import serve
+    from orchestrator.monitor import serve
 
     serve(store=store, port=port, address=address)
 

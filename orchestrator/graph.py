@@ -18,10 +18,8 @@ def compile_pipeline(pipeline: Pipeline, path: Path, *, run_id: str, base_dir: P
     like the pipeline: ``"<element>-<run id>"``.
     """
     upstream: Any = {}
-    names = list(pipeline.elements)
-    for name in names:
+    for name, spec in pipeline.elements.items():
         upstream = delayed(run_element, pure=False)(
-            str(path), name, pipeline.elements[name], upstream, str(base_dir),
-            last=name == names[-1], dask_key_name=f"{name}-{run_id}",
+            str(path), name, spec, upstream, str(base_dir), dask_key_name=f"{name}-{run_id}",
         )
     return upstream

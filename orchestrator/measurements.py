@@ -27,10 +27,10 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-from orchestrator import store as stores
-from orchestrator.data import (
-    DataError, DataOptions, Measurement, dataframe_sha256, load_measurements, normalise, register_source,
+from elements.core.data import (
+    TIME_SERIES, DataError, DataOptions, Measurement, dataframe_sha256, load_measurements, normalise,
 )
+from orchestrator import store as stores
 
 SHOWN = 12  # id characters shown in listings; any unique prefix of 8 or more is accepted
 MIN_PREFIX = 8
@@ -200,7 +200,8 @@ def _plain(values: np.ndarray) -> np.ndarray:
     return values.astype(str).astype(object) if values.dtype.kind in "OUS" else values
 
 
-def _load_db(target: str, options: DataOptions, base_dir: Path) -> list[Measurement]:
+def load_db(target: str, options: DataOptions, base_dir: Path, required: tuple[str, ...] = TIME_SERIES) -> list[Measurement]:
+    """The ``db:`` data source (declared as a ``sweepfit.data_sources`` entry point)."""
     given = [k for k in _ADD_ONLY if k in options.model_fields_set]
     if given:
         raise DataError(f"db:{target}: {given} shaped the data when it was added and cannot be given "
@@ -208,8 +209,5 @@ def _load_db(target: str, options: DataOptions, base_dir: Path) -> list[Measurem
     frame, attrs = load(target)
     source = f"db:{attrs['id']}"
     if options.model_fields_set & {"column_map", "steps", "time_range"}:
-        frame = normalise(frame, options.model_copy(update={"current_sign": "positive_discharge"}), source)
+        frame = normalise(frame, options.model_copy(update={"current_sign": "positive_discharge"}), source, required)
     return [Measurement(attrs["name"], source, frame, attrs["id"])]
-
-
-register_source("db", _load_db)

@@ -1,117 +1,19 @@
-"""Run a pipeline: validate, create the run in the store, compile, compute on a Dask client."""
+"""Run, submit, watch and cancel pipelines: the public Python API over the one run lifecycle."""
 
 from __future__ import annotations
 
-import contextlib
-import importlib.metadata
-import platform
-from collections.abc import Iterator
+import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from distributed import Client, fire_and_forget
 
-from orchestrator import cache, lineage, measurements
+import clusters
+from clusters.remote import cancel_keys, reachable, remote_client
+from elements.core.status import Status
+from orchestrator import driver, lifecycle
 from orchestrator import store as stores
-from orchestrator.graph import compile_pipeline
-from orchestrator.spec import Pipeline, load_pipeline
-
-_VERSIONED = ("sweepfit", "pybamm", "pybammsolvers", "dask", "distributed", "xarray", "zarr", "scipy", "numpy")
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for name in _VERSIONED:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            found[name] = importlib.metadata.version(name)
-    return found
-
-
-def _base_dir(source: Any, base_dir: str | Path | None) -> Path:
-    if base_dir is not None:
-        return Path(base_dir).resolve()
-    if isinstance(source, (str, Path)) and Path(source).is_file():
-        return Path(source).resolve().parent
-    return Path.cwd()
-
-
-def prepare(
-    source: Any,
-    *,
-    store_root: str | Path | None = None,
-    base_dir: str | Path | None = None,
-    force: bool = False,
-    resume: str | None = None,
-) -> tuple[Pipeline, Path, str, Path]:
-    """Validate everything that can be checked before a cluster exists, then create the run.
-
-    Records each element's cache key and the run's lineage; ``force`` turns cache loading off.
-    ``resume`` reuses an existing run of the same pipeline instead (a killed sweep goes on from
-    the chunks it marked done).
-    """
-    from elements.objectives import checksums
-
-    pipeline = load_pipeline(source)
-    base = _base_dir(source, base_dir)
-    data: dict[str, dict[str, str]] = {}
-    with measurements.using(stores.root(store_root)):  # db: ids resolve in this run's store
-        for name, spec in pipeline.elements.items():
-            if hasattr(spec, "objectives"):
-                data[name] = checksums(spec.objectives, base)  # reads and checks every data set now
-    found_versions = versions()
-    elements = pipeline.to_dict()["elements"]
-    keys = cache.element_keys(elements, data, found_versions)
-    if resume is not None:
-        return pipeline, *_reopen(resume, pipeline, keys, store_root), base
-    run_id = stores.new_run_id()
-    attrs = {
-        "run_id": run_id,
-        "project": pipeline.project,
-        "name": pipeline.name,
-        "spec": pipeline.to_dict(),
-        "versions": found_versions,
-        "lineage": lineage.for_run(
-            elements, source=source, base_dir=base, data=data, keys=keys, versions=found_versions,
-            store=store_root,
-        ),
-        "use_cache": not force,
-    }
-    path = stores.create_run(attrs, list(pipeline.elements), store_root)
-    stores.update(path, elements={name: {"status": stores.PENDING, "cache_key": keys[name]} for name in keys})
-    return pipeline, path, run_id, base
-
-
-def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: Any) -> tuple[Path, str]:
-    path = stores.run_path(run_id, store_root)
-    attrs = stores.read_attrs(path)
-    if attrs.get("spec") != pipeline.to_dict():
-        raise ValueError(
-            f"cannot resume run {attrs['run_id']}: it was made from a different pipeline; "
-            "leave out resume to start a new run"
-        )
-    stores.clear_cancel(path)
-    # Elements that completed before the run stopped keep their results; the rest start again.
-    done = {n: e for n, e in attrs["elements"].items() if e["status"] == stores.COMPLETED and e.get("cache_key") == keys[n]}
-    elements = {name: done.get(name, {"status": stores.PENDING, "cache_key": keys[name]}) for name in keys}
-    stores.update(path, status=stores.PENDING, resumed=stores.now(), elements=elements)
-    return path, attrs["run_id"]
-
-
-def start(client: Client, pipeline: Pipeline, path: Path, *, run_id: str, base_dir: Path) -> Any:
-    """Record where a prepared run runs (scheduler, dashboard), then send its graph; the future."""
-    stores.update(path, scheduler=client.scheduler.address, dashboard=client.dashboard_link)
-    return client.compute(compile_pipeline(pipeline, path, run_id=run_id, base_dir=base_dir))
-
-
-@contextlib.contextmanager
-def _client(client: Client | None, cluster: str | None = None) -> Iterator[Client]:
-    if client is not None:
-        yield client
-        return
-    import clusters
-
-    with clusters.connect(cluster) as made:
-        yield made
 
 
 def run(
@@ -128,7 +30,8 @@ def run(
 
     Elements that already completed with the same cache key in any run of the store are loaded
     from there instead of computed (their status entry says ``cached_from``); ``force=True``
-    recomputes everything.
+    recomputes everything. A run whose cluster does not start, whose graph fails or whose workers
+    are all gone for ``sweepfit.run.no-workers-timeout`` seconds ends ``failed`` with the reason.
 
     Parameters
     ----------
@@ -150,12 +53,11 @@ def run(
     >>> info = run("examples/demo.yaml")  # doctest: +SKIP
     >>> info["elements"]["fit"]["summary"]["parameters"]  # doctest: +SKIP
     """
-    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force, resume=resume)
-    with _client(client, cluster) as active:
-        future = start(active, spec, path, run_id=run_id, base_dir=base)
-        with contextlib.suppress(Exception):
-            future.result()  # failures are recorded in the store by the element that failed
-    return status(run_id, store=path.parent.parent)
+    if client is None:
+        clusters.profiles.kind(cluster)  # a bad cluster name fails before the run exists
+    prepared = lifecycle.prepare(pipeline, store_root=store, base_dir=base_dir, force=force, resume=resume)
+    lifecycle.execute(prepared, client=client, cluster=cluster)  # raises only when the cluster does not start
+    return status(prepared.run_id, store=prepared.path.parent.parent)
 
 
 def submit(
@@ -174,8 +76,8 @@ def submit(
     On a separate scheduler (``client``, or ``cluster="tcp://host:8786"``) the graph keeps running
     after this process exits; status and results are written to the store by the workers. A cluster
     that lives in the process that starts it (``"local"``, ``"slurm"``, ``"pbs"`` and their profiles)
-    is started by a detached driver process (``python -m clusters.driver``) that runs the pipeline to
-    the end and then closes the cluster; its log is ``<store>/runs/<run_id>.log``.
+    is started by a detached driver process (``python -m orchestrator.driver``) that runs the
+    pipeline to the end and then closes the cluster; its log is ``<store>/runs/<run_id>.log``.
 
     Examples
     --------
@@ -183,22 +85,28 @@ def submit(
     >>> get(run_id)["status"]  # doctest: +SKIP
     'running'
     """
-    import clusters
-    from clusters import driver
-
     if profiles is not None:
         clusters.profiles.load_file(profiles)
     detached = client is None and not clusters.outlives_process(cluster)  # checks the cluster name first
-    spec, path, run_id, base = prepare(pipeline, store_root=store, base_dir=base_dir, force=force, resume=resume)
-    stores.update(path, cluster=cluster or "local", base_dir=str(base))
+    prepared = lifecycle.prepare(pipeline, store_root=store, base_dir=base_dir, force=force, resume=resume)
+    stores.write_run(prepared.path, cluster=cluster or "local")
     if detached:
-        driver.spawn(path, cluster=cluster, profiles=profiles)
-        return run_id
-    with _client(client, cluster) as active:
-        future = start(active, spec, path, run_id=run_id, base_dir=base)
+        driver.spawn(prepared.path, cluster=cluster, profiles=profiles)
+        return prepared.run_id
+    made = client is None
+    try:
+        active = client or clusters.get_client(cluster)
+    except Exception as exc:
+        lifecycle.fail(prepared, f"cluster did not start: {type(exc).__name__}: {exc}")
+        raise
+    try:
+        future = lifecycle.start(active, prepared)
         fire_and_forget(future)
         driver.wait_registered(active, future.key)
-    return run_id
+    finally:
+        if made:
+            active.close()
+    return prepared.run_id
 
 
 def status(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
@@ -212,40 +120,50 @@ def status(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
 def get(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
     """:func:`status`, with ``status: "lost"`` (and ``lost``: why) when an unfinished run's driver
     process or scheduler is gone, so nothing will ever finish it."""
-    from clusters.driver import lost
-
     info = status(run_id, store=store)
     attrs = stores.read_attrs(Path(info["path"]))
     info.update({k: attrs[k] for k in ("cluster", "scheduler", "dashboard") if k in attrs})
-    if info["status"] not in stores.FINISHED and (reason := lost(attrs)):
-        info.update(status="lost", lost=reason)
+    if not Status(info["status"]).finished and (reason := driver.lost(attrs)):
+        info.update(status=Status.LOST.value, lost=reason)
     return info
 
 
 def cancel(run_id: str, *, store: str | Path | None = None, wait: float = 0) -> dict[str, Any]:
     """Cancel a run: running elements stop at the next generation, the rest never start.
 
-    Finished elements keep their results. Sets the cancel marker the elements check, cancels the
-    run's tasks on its scheduler when that answers, marks unstarted elements and the run canceled,
-    and waits up to ``wait`` seconds for running elements to stop. Returns :func:`get`.
+    Finished elements keep their results. Sets the cancel marker the elements check (the run and
+    its unstarted elements read as canceled from then on), cancels the run's tasks on its
+    scheduler when that answers, and waits up to ``wait`` seconds for running elements to stop.
+    Returns :func:`get`.
     """
-    import time
-
-    from clusters.driver import cancel_tasks
-
     path = stores.run_path(run_id, store)
     attrs = stores.read_attrs(path)
-    if attrs["status"] in stores.FINISHED:
+    if Status(attrs["status"]).finished:
         return get(str(path))
     stores.request_cancel(path)
-    cancel_tasks(attrs)
-    for name, element in stores.read_attrs(path)["elements"].items():
-        if element["status"] == stores.PENDING:
-            stores.update(path, element=name, status=stores.CANCELED, finished=stores.now())
-    stores.update(path, status=stores.CANCELED, finished=stores.now())
+    _cancel_tasks(attrs)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if all(e["status"] != stores.RUNNING for e in stores.read_attrs(path)["elements"].values()):
+        if all(e["status"] != Status.RUNNING for e in stores.read_attrs(path)["elements"].values()):
             break
         time.sleep(0.5)
     return get(str(path))
+
+
+def _cancel_tasks(attrs: dict[str, Any]) -> list[str]:
+    """Cancel a run's tasks on its scheduler (when it answers); the keys canceled."""
+    address = attrs.get("scheduler")
+    if not address or not reachable(address):
+        return []
+    cluster = attrs.get("cluster")
+    try:
+        # The run's own profile carries any TLS settings; the driver's in-process scheduler needs none.
+        client = clusters.get_client(cluster) if cluster and clusters.outlives_process(cluster) else remote_client(address)
+    except (ConnectionError, ValueError):
+        return []
+    with client:
+        try:
+            return client.run_on_scheduler(cancel_keys, run_id=attrs["run_id"])
+        except Exception as exc:  # the cancel marker still stops the run at its next generation
+            warnings.warn(f"could not cancel run {attrs['run_id']}'s tasks on {address}: {exc!r}", stacklevel=2)
+            return []

@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from elements import ELEMENTS
-from elements.registry import unknown_name
+from elements.core.registry import unknown_name
 
 
 class SpecError(ValueError):
@@ -45,14 +45,15 @@ def read(source: str | Path | dict[str, Any]) -> dict[str, Any]:
         return source
     text = str(source)
     path = Path(text)
+    where = "(text)"
     if "\n" not in text and path.suffix.lower() in {".yaml", ".yml", ".json"}:
         if not path.is_file():
             raise FileNotFoundError(f"pipeline file {str(path)!r} does not exist")
-        text = path.read_text()
+        text, where = path.read_text(), str(path)
     try:
         loaded = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError([("(file)", f"not valid YAML or JSON: {exc}")]) from exc
+        raise SpecError([(where, f"not valid YAML or JSON: {exc}")]) from exc
     if not isinstance(loaded, dict):
         raise SpecError([("(top level)", f"a pipeline is a mapping, got {type(loaded).__name__}")])
     return loaded

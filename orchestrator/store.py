@@ -1,33 +1,38 @@
-"""The results store: one zarr group per run under a store root, status in the run's attributes.
+"""The results store: one zarr group per run under a store root, status in single-writer records.
 
 Layout::
 
-    <root>/runs/<run_id>.zarr     attrs: spec, status, timestamps, versions, lineage, elements
-        <element>/                the element's dataset (+ child groups such as traces/<objective>)
+    <root>/runs/<run_id>.zarr           attrs (written once): spec, project, name, versions, lineage
+        _run.json                       the run's record: scheduler, dashboard, driver, failure, resume
+        _elements/<element>.json        each element's record: status, progress, summary, error
+        cancel-requested                present once `sweepfit cancel` asked the run to stop
+        <element>/                      the element's datasets (+ child groups such as traces/<objective>)
 
-Status and progress live in the run's root attributes, so any process that can read the store
-root (a laptop polling a Slurm run) sees the same truth.
+Each record has one writer — the process that runs the run's lifecycle writes ``_run.json``, an
+element's task writes its own ``_elements/<name>.json`` — and is replaced atomically, so no lock
+and no read-modify-write of a shared document is needed (NFS and Lustre included). A run's status
+is derived from its records when read, so any process that can read the store root (a laptop
+polling a Slurm run) sees the same truth.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
+import math
 import secrets
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
 import zarr
 
-from orchestrator import config
+from elements.core import config
+from elements.core.status import Status
+from elements.core.storage import consolidate, read_json, write_json
 
-PENDING, RUNNING, COMPLETED, FAILED, CANCELED = "pending", "running", "completed", "failed", "canceled"
-FINISHED = (COMPLETED, FAILED, CANCELED)
 _CANCEL_MARKER = "cancel-requested"
+_RUN_RECORD = "_run.json"
+_ELEMENT_RECORDS = "_elements"
 
 
 def root(store: str | Path | None = None) -> Path:
@@ -59,42 +64,86 @@ def run_path(run_id: str, store: str | Path | None = None) -> Path:
     raise ValueError(f"no run {run_id!r} in {runs}; `sweepfit list --store {root(store)}` shows the runs there")
 
 
-def create_run(attrs: dict[str, Any], element_names: list[str], store: str | Path | None = None) -> Path:
+def jsonable(value: Any) -> Any:
+    """A JSON-safe copy: non-finite floats become None, numpy scalars and enums plain Python."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Status):
+        return value.value
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def create_run(attrs: dict[str, Any], elements: dict[str, dict[str, Any]], store: str | Path | None = None) -> Path:
+    """Create a run: its attributes, written once, and a pending record per element."""
     path = root(store) / "runs" / f"{attrs['run_id']}.zarr"
     path.parent.mkdir(parents=True, exist_ok=True)
     group = zarr.open_group(path, mode="w-")
-    elements = {name: {"status": PENDING} for name in element_names}
-    group.attrs.update({**attrs, "status": PENDING, "created": now(), "updated": now(), "elements": elements})
+    group.attrs.update(jsonable({**attrs, "created": now(), "element_names": list(elements)}))
+    for name, record in elements.items():
+        write_element(path, name, status=Status.PENDING, **record)
+    write_run(path, status=Status.PENDING)
     return path
 
 
+def _record(path: Path, element: str | None) -> Path:
+    return path / _RUN_RECORD if element is None else path / _ELEMENT_RECORDS / f"{element}.json"
+
+
+def write_run(path: Path, **values: Any) -> None:
+    """Merge values into the run's record (only the process running the run's lifecycle calls this)."""
+    _merge(_record(path, None), values)
+
+
+def write_element(path: Path, element: str, **values: Any) -> None:
+    """Merge values into one element's record (only that element's task calls this while it runs)."""
+    _merge(_record(path, element), values)
+
+
+def _merge(record: Path, values: dict[str, Any]) -> None:
+    write_json(record, jsonable({**read_json(record), **values, "updated": now()}))
+
+
 def read_attrs(path: Path) -> dict[str, Any]:
-    return dict(zarr.open_group(path, mode="r").attrs)
+    """A run as one dict: its attributes, its record, each element's record, and the derived status."""
+    attrs = dict(zarr.open_group(path, mode="r").attrs)
+    record = read_json(_record(path, None))
+    canceled = cancel_requested(path)
+    elements = {name: read_json(_record(path, name)) or {"status": Status.PENDING.value}
+                for name in attrs.get("element_names", [])}
+    if canceled:  # elements that never started will not: show them canceled without writing their records
+        for element in elements.values():
+            if element.get("status") == Status.PENDING:
+                element["status"] = Status.CANCELED.value
+    status = derive_status(record.get("status"), [e["status"] for e in elements.values()], canceled=canceled)
+    times = [r.get("updated", "") for r in (record, *elements.values())]
+    finished = record.get("finished") or max((e.get("finished") or "" for e in elements.values()), default="")
+    return {**attrs, **record, "status": status.value, "elements": elements, "updated": max(times),
+            "finished": finished if Status(status).finished and finished else None}
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    # Workers, drivers and `sweepfit cancel` update one run's attrs concurrently; without a lock a
-    # read-modify-write can undo another's status (an element's "canceled" lost to a stale "running").
-    with open(path.with_suffix(".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def update(path: Path, *, element: str | None = None, **values: Any) -> None:
-    """Merge values into the run's attrs, or into one element's entry when ``element`` is given."""
-    with _locked(path):
-        group = zarr.open_group(path, mode="r+")
-        attrs = dict(group.attrs)
-        if element is None:
-            attrs.update(values)
-        else:
-            attrs["elements"] = {**attrs["elements"], element: {**attrs["elements"][element], **values}}
-        attrs["updated"] = now()
-        group.attrs.put(attrs)
+def derive_status(record: str | None, elements: list[str], *, canceled: bool) -> Status:
+    """A run's status from its lifecycle record and its elements' statuses."""
+    if record == Status.FAILED:
+        return Status.FAILED  # the lifecycle saw the cluster or the graph fail
+    if canceled:
+        return Status.CANCELED
+    if Status.FAILED in elements:
+        return Status.FAILED
+    if elements and all(s == Status.COMPLETED for s in elements):
+        return Status.COMPLETED
+    if Status.CANCELED in elements:
+        return Status.CANCELED
+    if record == Status.PENDING and all(s == Status.PENDING for s in elements):
+        return Status.PENDING
+    return Status.RUNNING
 
 
 def write_datasets(path: Path, element: str, datasets: dict[str, xr.Dataset]) -> None:
@@ -111,15 +160,8 @@ def _portable_strings(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign({name: ds[name].astype(object) for name in fixed}) if fixed else ds
 
 
-def consolidate(path: Path) -> None:
-    # Consolidated metadata lets xr.open_datatree open a run in one read and without warnings.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        zarr.consolidate_metadata(str(path))
-
-
 def request_cancel(path: Path) -> None:
-    # A marker file instead of an attribute: the run's own status writes cannot overwrite it.
+    # A marker file of its own: no record's writer can overwrite it.
     (path / _CANCEL_MARKER).write_text(now())
 
 
@@ -134,7 +176,7 @@ def cancel_requested(path: Path) -> bool:
 def list_runs(
     store: str | Path | None = None, *, project: str | None = None, status: str | None = None
 ) -> list[dict[str, Any]]:
-    """Every run's attributes under the store root, oldest first; optionally one project / status."""
+    """Every run under the store root (see :func:`read_attrs`), oldest first; optionally one project / status."""
     runs = root(store) / "runs"
     found = []
     for path in sorted(runs.glob("*.zarr")) if runs.is_dir() else []:
@@ -150,3 +192,19 @@ def list_runs(
 def open_run(run_id: str, store: str | Path | None = None) -> xr.DataTree:
     """A run as an xarray DataTree (lazy): ``open_run(run_id)["fit data"].best_x``."""
     return xr.open_datatree(run_path(run_id, store), engine="zarr")
+
+
+def open_sweep(run: str | Path, element: str, *, store: str | Path | None = None) -> xr.Dataset:
+    """A sweep's results, lazily, with every swept variable as a coordinate.
+
+    ``xr.open_datatree`` shows the per-point values of ``points``/``random``/``latin_hypercube``
+    sweeps as data variables when their names hold spaces (CF lists coordinates space-separated);
+    this sets them back as coordinates.
+
+    Examples
+    --------
+    >>> ds = open_sweep(run_id, "c-rate x temperature")  # doctest: +SKIP
+    >>> ds["Voltage [V]"].sel(c_rate=2).plot.line(x="time")  # doctest: +SKIP
+    """
+    ds = xr.open_dataset(run_path(str(run), store), group=element, engine="zarr", consolidated=False)
+    return ds.set_coords([n for n in ds.attrs.get("sweep_variables", []) if n in ds.data_vars])

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pandas as pd
 import xarray as xr
 
+from elements.core.status import Summary
 from orchestrator import store as stores
 
 RUN_COLUMNS = ["run_id", "project", "name", "created", "finished", "status", "cost", "solves", "cached"]
@@ -99,12 +100,12 @@ def combine_runs(
 
 def _results(element: dict[str, Any]) -> dict[str, Any]:
     """Fitted parameters, final cost and validation metrics out of one element's summary."""
-    summary = element.get("summary") or {}
+    summary = Summary.model_validate(element.get("summary") or {})
     found: dict[str, Any] = {}
-    if "cost" in summary:
-        found["cost"] = summary["cost"]
-    found.update(summary.get("parameters") or {})
-    for objective, metrics in (summary.get("metrics") or {}).items():
+    if summary.cost is not None or summary.evaluations is not None:
+        found["cost"] = summary.cost
+    found.update(summary.parameters)
+    for objective, metrics in summary.metrics.items():
         found.update({f"{objective} {m}": v for m, v in metrics.items() if m not in ("status", "message")})
     return found
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest_plugins = ["tests.slurm_fixture"]
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"  # measured files with their licences, see data/README.md
 D_N = "Negative particle diffusivity [m2.s-1]"
 D_P = "Positive particle diffusivity [m2.s-1]"
 TRUE = {D_N: 3.3e-14, D_P: 4e-15}
@@ -16,7 +16,7 @@ TRUE = {D_N: 3.3e-14, D_P: 4e-15}
 
 @pytest.fixture(scope="session")
 def synthetic_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """DESIGN.md's problem: SPMe, Chen2020, 1C (5 A) for 3500 s, 1 mV noise, seed 0."""
+    """The benchmark problem: SPMe, Chen2020, 1C (5 A) for 3500 s, 1 mV noise, seed 0."""
     from elements.synthetic import synthetic_discharge
 
     path = tmp_path_factory.mktemp("data") / "synthetic_1C.csv"
@@ -61,3 +61,16 @@ def fit_pipeline(data: Path, **optimizer: object) -> dict:
             "check": {"element_type": "validation", "objectives": {"1C": objective}},
         },
     }
+
+
+def run_serially(spec: dict, store: Path) -> dict:
+    """Run every element in this process with a serial map: the fast path for unit tests."""
+    import orchestrator
+    from orchestrator.lifecycle import prepare
+    from orchestrator.worker import run_element
+
+    run = prepare(spec, store_root=store)
+    values: dict = {}
+    for name, element in run.pipeline.elements.items():
+        values = run_element(str(run.path), name, element, values, str(run.base_dir))
+    return orchestrator.status(run.run_id, store=store)

@@ -15,7 +15,7 @@ import yaml
 
 import orchestrator
 from orchestrator import store as stores
-from orchestrator.runner import prepare
+from orchestrator.lifecycle import prepare
 from orchestrator.worker import run_element
 from tests.conftest import D_N, D_P
 
@@ -29,19 +29,18 @@ def pipeline(data: Path) -> dict:
         "seed": {"element_type": "entry", "values": {D_P: 4e-15}},
         "fit": {"element_type": "data_fit", "objectives": {"1C": objective},
                 "parameters": {D_N: {"bounds": [1e-15, 1e-12], "transform": "log10"}},
-                "optimizer": {"seed": 0, "popsize": 3, "maxiter": 2}},
+                "optimizer": {"type": "ScipyDifferentialEvolution", "seed": 0, "popsize": 3, "maxiter": 2}},
         "check": {"element_type": "validation", "objectives": {"1C": dict(objective)}},
     }}
 
 
 def run_serially(spec: dict, store: Path, **options) -> dict:
-    """Every element in this process with a serial map (solves counted in this thread)."""
-    found, path, run_id, base = prepare(spec, store_root=store, **options)
+    """conftest.run_serially, with prepare's options (force): solves are counted in this thread."""
+    run = prepare(spec, store_root=store, **options)
     values: dict = {}
-    names = list(found.elements)
-    for name in names:
-        values = run_element(str(path), name, found.elements[name], values, str(base), last=name == names[-1])
-    return orchestrator.status(run_id, store=store)
+    for name, element in run.pipeline.elements.items():
+        values = run_element(str(run.path), name, element, values, str(run.base_dir))
+    return orchestrator.status(run.run_id, store=store)
 
 
 def solves(info: dict) -> dict[str, int]:
@@ -100,8 +99,7 @@ def test_changed_data_is_a_different_key(first, short_csv, tmp_path):
     store, before = first
     edited = tmp_path / short_csv.name
     edited.write_text(short_csv.read_text() + "\n")  # same numbers, other bytes: keys follow the file
-    found, path, run_id, base = prepare(pipeline(edited), store_root=store)
-    keys = stores.read_attrs(path)["elements"]
+    keys = stores.read_attrs(prepare(pipeline(edited), store_root=store).path)["elements"]
     assert keys["seed"]["cache_key"] == before["elements"]["seed"]["cache_key"]
     assert keys["fit"]["cache_key"] != before["elements"]["fit"]["cache_key"]
 
@@ -131,7 +129,7 @@ def test_killed_run_resubmitted_resumes_at_the_unfinished_element(short_csv, syn
     slow = copy.deepcopy(spec["elements"]["fit"])
     slow["objectives"]["1C"]["data"] = f"file:{synthetic_csv}"
     slow["parameters"][D_P] = {"bounds": [1e-16, 1e-13], "transform": "log10"}
-    slow["optimizer"] = {"seed": 0, "popsize": 8, "maxiter": 20}
+    slow["optimizer"] = {"type": "ScipyDifferentialEvolution", "seed": 0, "popsize": 8, "maxiter": 20}
     spec["elements"] = {"fit": spec["elements"]["fit"], "slow fit": slow, "check": spec["elements"]["check"]}
     file = tmp_path / "pipeline.yaml"
     file.write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -6,7 +6,7 @@ import pybamm
 import pytest
 
 from orchestrator.spec import SpecError, load_pipeline
-from tests.test_fit import run_serially
+from tests.conftest import run_serially
 
 NEG = "Initial concentration in negative electrode [mol.m-3]"
 

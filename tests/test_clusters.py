@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,11 +17,13 @@ from typer.testing import CliRunner
 
 import clusters
 from clusters import profiles
-from clusters.driver import pid_alive
-from clusters.monitor import free_port
+from elements.core.status import Status, Summary
 from orchestrator import runner
 from orchestrator import store as stores
 from orchestrator.cli import app
+from orchestrator.driver import pid_alive
+from orchestrator.lifecycle import prepare
+from orchestrator.monitor import free_port
 
 ENTRY_ONLY = {
     "project": "p1",
@@ -73,15 +76,17 @@ def test_profiles_file_merges_into_dask_config(tmp_path, saved_config):
     assert profiles.resolve("lab")["tls"]["ca-file"] == "ca.pem"
     assert "slurm" in profiles.names() and "hpc" in profiles.names()
     assert not clusters.outlives_process("hpc") and clusters.outlives_process("lab")
-    with pytest.raises(ValueError, match="'broken': type must be one of 'local', 'address', 'slurm', 'pbs'"):
+    with pytest.raises(ValueError, match="'broken': type must be one of .*, got None") as caught:
         profiles.resolve("broken")
+    listed = re.search("one of (.*), got", str(caught.value)).group(1)  # in registration order
+    assert sorted(listed.split(", ")) == ["'address'", "'local'", "'pbs'", "'slurm'"]
     with pytest.raises(FileNotFoundError, match="nowhere.yaml does not exist"):
         profiles.load_file(tmp_path / "nowhere.yaml")
 
 
 def test_unreachable_address_says_which_and_how_to_start_one():
     address = f"tcp://127.0.0.1:{free_port()}"
-    with pytest.raises(ConnectionError, match=rf"no Dask scheduler answered at {address} within 2 s.*`dask scheduler --host 127.0.0.1"):
+    with pytest.raises(ConnectionError, match=rf"no Dask scheduler answered at {address} within 2(\.0)? s.*`dask scheduler --host 127.0.0.1"):
         clusters.get_client(address, timeout=2)
 
 
@@ -111,8 +116,9 @@ def test_run_with_a_bad_cluster_fails_before_creating_a_run(tmp_path):
 
 
 def test_cancel_without_a_scheduler_marks_everything_canceled(tmp_path):
-    _, path, run_id, _ = runner.prepare(ENTRY_ONLY, store_root=tmp_path)
-    stores.update(path, element="start", status=stores.COMPLETED, summary={"values": 1})
+    run = prepare(ENTRY_ONLY, store_root=tmp_path)
+    path, run_id = run.path, run.run_id
+    stores.write_element(path, "start", status=Status.COMPLETED, summary=Summary(values={"x": 1.0}))
     info = runner.cancel(run_id, store=tmp_path)
     assert info["status"] == "canceled"
     assert {n: e["status"] for n, e in info["elements"].items()} == {"start": "completed", "again": "canceled"}
@@ -121,21 +127,21 @@ def test_cancel_without_a_scheduler_marks_everything_canceled(tmp_path):
 
 
 def test_status_reports_lost_when_the_scheduler_or_driver_is_gone(tmp_path):
-    _, path, run_id, _ = runner.prepare(ENTRY_ONLY, store_root=tmp_path)
-    stores.update(path, status=stores.RUNNING, scheduler=f"tcp://127.0.0.1:{free_port()}")
-    info = runner.get(run_id, store=tmp_path)
+    run = prepare(ENTRY_ONLY, store_root=tmp_path)
+    stores.write_run(run.path, status=Status.RUNNING, scheduler=f"tcp://127.0.0.1:{free_port()}")
+    info = runner.get(run.run_id, store=tmp_path)
     assert info["status"] == "lost" and "does not answer" in info["lost"]
 
-    _, path, run_id, _ = runner.prepare(ENTRY_ONLY, store_root=tmp_path)
+    run = prepare(ENTRY_ONLY, store_root=tmp_path)
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stores.update(path, driver={"pid": int(done.stdout), "host": os.uname().nodename, "log": "x.log"})
-    assert runner.get(run_id, store=tmp_path)["status"] == "lost"
-    stores.update(path, driver={"pid": os.getpid(), "host": os.uname().nodename, "log": "x.log"})
-    assert runner.get(run_id, store=tmp_path)["status"] == "pending"
+    stores.write_run(run.path, driver={"pid": int(done.stdout), "host": os.uname().nodename, "log": "x.log"})
+    assert runner.get(run.run_id, store=tmp_path)["status"] == "lost"
+    stores.write_run(run.path, driver={"pid": os.getpid(), "host": os.uname().nodename, "log": "x.log"})
+    assert runner.get(run.run_id, store=tmp_path)["status"] == "pending"
 
 
 def test_list_filters_by_project_and_status(tmp_path):
-    ids = [runner.prepare({**ENTRY_ONLY, "project": p}, store_root=tmp_path)[2] for p in ("p1", "p2", "p1")]
+    ids = [prepare({**ENTRY_ONLY, "project": p}, store_root=tmp_path).run_id for p in ("p1", "p2", "p1")]
     runner.cancel(ids[2], store=tmp_path)
     cli = CliRunner()
     listed = json.loads(cli.invoke(app, ["list", "--store", str(tmp_path), "--project", "p1", "--json"]).output)
@@ -154,7 +160,7 @@ def test_submit_to_local_runs_detached_and_finishes(tmp_path):
     info = runner.get(run_id, store=tmp_path)
     assert info["status"] in ("pending", "running", "completed")
     deadline = time.monotonic() + 120
-    while (info := runner.get(run_id, store=tmp_path))["status"] not in stores.FINISHED + ("lost",):
+    while not Status((info := runner.get(run_id, store=tmp_path))["status"]).finished and info["status"] != "lost":
         assert time.monotonic() < deadline, info
         time.sleep(0.5)
     driver = stores.read_attrs(Path(info["path"]))["driver"]

@@ -19,11 +19,11 @@ DATA = np.array([1.0, 1.0, 5.0, 4.0])  # errors 0, 1, -2, 0
     [("SSE", 5.0), ("MSE", 1.25), ("RMSE", math.sqrt(1.25)), ("MAE", 0.75), ("Max", 2.0)],
 )
 def test_costs(name, expected):
-    assert COSTS[name](MODEL, DATA) == pytest.approx(expected)
+    assert COSTS[name]()(MODEL, DATA) == pytest.approx(expected)
 
 
 def test_costs_are_zero_on_a_perfect_fit():
-    assert all(COSTS[name](DATA, DATA) == 0 for name in COSTS)
+    assert all(COSTS[name]()(DATA, DATA) == 0 for name in COSTS)
 
 
 def test_unknown_cost_lists_valid_names():

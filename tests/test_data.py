@@ -1,6 +1,6 @@
-"""Tests for orchestrator.data: loading measured time series with clear errors.
+"""Tests for elements.core.data: loading measured time series with clear errors.
 
-Real data (see ../shared/data/README.md): LG M50 reference performance test, PyProBE test data
+Real data (see data/README.md): LG M50 reference performance test, PyProBE test data
 (Imperial College London, BSD-3-Clause); Enertech discharges, Ai et al. 2020 as shipped in
 pybamm 24.1 (BSD-3-Clause).
 """
@@ -11,10 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orchestrator import data
-from orchestrator.data import DataError, DataOptions, load_measurements, register_source
+from elements.core import data
+from elements.core.data import (
+    DataError,
+    DataOptions,
+    load_measurements,
+    register_source,
+)
+from elements.core.registry import Registry
+from tests.conftest import DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 GOOD_CSV = "Time [s],Voltage [V],Current [A]\n10,4.1,1.0\n20,4.0,1.0\n30,3.9,1.0\n"
 
 
@@ -113,7 +119,7 @@ def test_time_range_keeps_rows_and_shifts_time(tmp_path):
 
 def test_lgm50_c10_discharge_step_in_pybamm_convention():
     [m] = load_measurements({"source": "file:lgm50_rpt_25degC.parquet", "steps": [5],
-                             "current_sign": "positive_charge"}, base_dir=SHARED_DATA)
+                             "current_sign": "positive_charge"}, base_dir=DATA)
     assert m.time[0] == 0.0
     assert np.all(np.diff(m.time) > 0)
     assert m.time[-1] == pytest.approx(51909.6 - 17251.5, abs=1.0)
@@ -127,7 +133,7 @@ def test_enertech_header_less_tab_file_with_constant_current():
     [m] = load_measurements(
         {"source": "file:enertech/1C_discharge_U.txt", "columns": ["Time [s]", "Voltage [V]"],
          "current": 2.28},
-        base_dir=SHARED_DATA,
+        base_dir=DATA,
     )
     assert m.name == "1C_discharge_U"
     assert len(m.frame) == 3615
@@ -173,11 +179,16 @@ def test_same_bytes_give_same_sha256(tmp_path):
 def test_unknown_prefix_lists_valid_prefixes_and_registry_works(monkeypatch):
     with pytest.raises(DataError, match="valid prefixes: db, file, folder"):
         load_measurements("lab:42")
-    monkeypatch.setattr(data, "_SOURCES", dict(data._SOURCES))
+    isolated = Registry("data source")  # "lab" stays out of the registry other tests see
+    for prefix in ("file", "folder"):
+        isolated.register(prefix, data.DATA_SOURCES[prefix])
+    monkeypatch.setattr(data, "DATA_SOURCES", isolated)
     frame = pd.DataFrame({"Time [s]": [0.0, 1.0], "Voltage [V]": [4.0, 3.9],
                           "Current [A]": [1.0, 1.0]})
-    register_source("lab", lambda target, options, base_dir: load_measurements(frame))
+    register_source("lab", lambda target, options, base_dir, required: load_measurements(frame, required=required))
     assert load_measurements("lab:42")[0].name == "dataframe"
+    with pytest.raises(ValueError, match="'lab' is registered twice"):
+        register_source("lab", lambda target, options, base_dir, required: [])
 
 
 def test_source_without_prefix_suggests_file_prefix():

@@ -11,28 +11,19 @@ import xarray as xr
 
 import orchestrator
 from elements import engine
-from elements.objectives import problems
+from elements.costs import COSTS
+from elements.data_fit import evaluate
+from orchestrator import store as stores
+from orchestrator.lifecycle import prepare
 from orchestrator.spec import load_pipeline
 from orchestrator.worker import run_element
-from tests.conftest import D_N, D_P, SHARED_DATA, TRUE, fit_pipeline
-
-
-def run_serially(spec: dict, store: Path) -> dict:
-    """Run every element in this process with a serial map: the fast path for unit tests."""
-    from orchestrator.runner import prepare
-
-    pipeline, path, run_id, base = prepare(spec, store_root=store)
-    values: dict = {}
-    names = list(pipeline.elements)
-    for name in names:
-        values = run_element(str(path), name, pipeline.elements[name], values, str(base), last=name == names[-1])
-    return orchestrator.status(run_id, store=store)
+from tests.conftest import D_N, D_P, DATA, TRUE, fit_pipeline, run_serially
 
 
 @pytest.fixture(scope="module")
 def short_problem(short_csv):
     spec = load_pipeline(fit_pipeline(short_csv)).elements["fit"]
-    [problem] = problems(spec.objectives, inputs=[D_N, D_P], existing={}, cost="RMSE", base_dir=Path.cwd())
+    [problem] = spec.objectives["1C"].build("1C", inputs=(D_N, D_P), existing={}, cost=spec.cost, base_dir=Path.cwd())
     return problem
 
 
@@ -76,7 +67,7 @@ def test_entry_values_flow_into_later_elements(short_csv, tmp_path):
 
 def test_failing_candidate_is_data_not_a_crash(short_problem):
     X = np.array([[3.3e-14, 4e-15], [np.nan, 4e-15], [3.3e-14, 4e-15]])
-    costs, status, messages = engine.evaluate([short_problem], X)
+    costs, status, messages = evaluate([short_problem], X)
     assert status == ["ok", "infeasible", "ok"]
     assert np.isinf(costs[1]) and np.isfinite(costs[[0, 2]]).all()
     assert "input" in messages[1].lower() or "error" in messages[1].lower()
@@ -84,35 +75,37 @@ def test_failing_candidate_is_data_not_a_crash(short_problem):
 
 
 def test_early_cut_off_is_padded_not_nan(short_problem):
-    [outcome] = engine.solve(short_problem, np.array([[1e-18, 4e-15]]))  # starved anode: hits 2.5 V early
+    [outcome] = short_problem.solve(np.array([[1e-18, 4e-15]]))  # starved anode: hits 2.5 V early
     assert outcome.status == "terminated" and "Minimum voltage" in outcome.message
-    voltage = outcome.values["Voltage [V]"]
+    voltage = outcome.value["Voltage [V]"]
     assert len(voltage) == len(short_problem.time) and np.isfinite(voltage).all()
-    assert np.isfinite(engine.cost_of(short_problem, outcome))
+    assert np.isfinite(short_problem.cost(outcome))
 
 
 def test_overdue_solve_is_a_timeout(short_problem):
     # A DFN solve (~25 ms) outlasts the GIL switch interval (5 ms), so the watchdog gets to look
     # before it ends; a 2 ms SPMe solve can finish before the waiting thread runs again.
-    hurried = dataclasses.replace(short_problem, model="DFN", time_limit=1e-4)
-    outcomes = engine.solve(hurried, np.array([[3.3e-14, 4e-15], [3e-14, 4e-15]]))
+    hurried = dataclasses.replace(
+        short_problem, setup=dataclasses.replace(short_problem.setup, model="DFN", time_limit=1e-4)
+    )
+    outcomes = hurried.solve(np.array([[3.3e-14, 4e-15], [3e-14, 4e-15]]))
     assert [o.status for o in outcomes] == ["timeout", "timeout"]
     assert "exceeded" in outcomes[0].message
 
 
 def test_built_model_is_reused(short_problem):
-    engine.solve(short_problem, np.array([[3.3e-14, 4e-15]]))
+    short_problem.solve(np.array([[3.3e-14, 4e-15]]))
     builds = engine.stats["builds"]
-    engine.solve(short_problem, np.array([[3e-14, 4e-15], [2e-14, 4e-15]]))
+    short_problem.solve(np.array([[3e-14, 4e-15], [2e-14, 4e-15]]))
     assert engine.stats["builds"] == builds
 
 
 def test_batched_equals_single_solves(short_problem):
     X = np.array([[3.3e-14, 4e-15], [1e-14, 8e-15], [5e-14, 2e-15]])
-    batched = engine.solve(short_problem, X)
-    singles = [engine.solve(short_problem, row[None, :])[0] for row in X]
+    batched = short_problem.solve(X)
+    singles = [short_problem.solve(row[None, :])[0] for row in X]
     for b, s in zip(batched, singles):
-        np.testing.assert_array_equal(b.values["Voltage [V]"], s.values["Voltage [V]"])
+        np.testing.assert_array_equal(b.value["Voltage [V]"], s.value["Voltage [V]"])
 
 
 def test_folder_source_makes_one_objective_per_file(short_csv, tmp_path):
@@ -123,15 +116,15 @@ def test_folder_source_makes_one_objective_per_file(short_csv, tmp_path):
     spec = load_pipeline(
         {"elements": {"v": {"element_type": "validation", "objectives": {"cells": {"data": f"folder:{folder}"}}}}}
     ).elements["v"]
-    found = problems(spec.objectives, inputs=[], existing={}, cost="RMSE", base_dir=tmp_path)
+    found = spec.objectives["cells"].build("cells", inputs=(), existing={}, cost=COSTS["RMSE"](), base_dir=tmp_path)
     assert [p.name for p in found] == ["cells/a", "cells/b"]
 
 
 def test_weighted_objectives_add_up(short_problem):
     X = np.array([[2e-14, 5e-15]])
-    [single], _, _ = engine.evaluate([short_problem], X)
+    [single], _, _ = evaluate([short_problem], X)
     heavy = dataclasses.replace(short_problem, weight=3.0)
-    [combined], _, _ = engine.evaluate([short_problem, heavy], X)
+    [combined], _, _ = evaluate([short_problem, heavy], X)
     assert combined == pytest.approx(4 * single)
 
 
@@ -150,10 +143,10 @@ def test_cluster_run_recovers_truth_and_matches_serial(synthetic_csv, client, tm
     tree = xr.open_datatree(info["path"], engine="zarr")
     fit = tree["fit"].to_dataset()
     history = orchestrator.open_run(serial["run_id"], tmp_path / "serial")["fit"].to_dataset()
-    assert fit.sizes["evaluation"] == info["elements"]["fit"]["summary"]["nfev"] > 500
+    assert fit.sizes["evaluation"] == info["elements"]["fit"]["summary"]["evaluations"] > 500
     np.testing.assert_array_equal(fit.cost.values, history.cost.values)
     assert fit.generation.max() == fit.attrs["nit"]
-    assert tree.attrs["status"] == "completed" and tree.attrs["spec"]["project"] == "tests"
+    assert stores.read_attrs(Path(info["path"]))["status"] == "completed" and tree.attrs["spec"]["project"] == "tests"
     assert {"pybamm", "dask", "zarr"} <= set(tree.attrs["versions"])
     assert fit.attrs["chunks_per_generation"] == 6  # three per worker thread
 
@@ -166,7 +159,7 @@ def test_fit_to_measured_enertech_discharge_halves_the_error(tmp_path):
         "model": {"type": "SPMe"},
         "parameter_set": "Ai2020",
         "data": {
-            "source": f"file:{SHARED_DATA / 'enertech' / '1C_discharge_U.txt'}",
+            "source": f"file:{DATA / 'enertech' / '1C_discharge_U.txt'}",
             "columns": ["Time [s]", "Voltage [V]"],
             "current": 2.28,  # 1C of the 2.28 A.h cell
         },
@@ -181,7 +174,7 @@ def test_fit_to_measured_enertech_discharge_halves_the_error(tmp_path):
                     D_N: {"bounds": [1e-16, 1e-12], "transform": "log10"},
                     D_P: {"bounds": [1e-17, 1e-12], "transform": "log10"},
                 },
-                "optimizer": {"seed": 0, "popsize": 8, "maxiter": 15},
+                "optimizer": {"type": "ScipyDifferentialEvolution", "seed": 0, "popsize": 8, "maxiter": 15},
             },
             "after": {"element_type": "validation", "objectives": {"1C": objective}},
         }
@@ -194,17 +187,16 @@ def test_fit_to_measured_enertech_discharge_halves_the_error(tmp_path):
 
 
 def test_resumed_run_keeps_elements_that_completed(short_csv, tmp_path):
-    from orchestrator.runner import prepare
-
     spec = fit_pipeline(short_csv, popsize=4, maxiter=1)
-    pipeline, path, run_id, base = prepare(spec, store_root=tmp_path)
-    fitted = run_element(str(path), "fit", pipeline.elements["fit"], {}, str(base), last=False)
-    before = orchestrator.status(run_id, store=tmp_path)["elements"]["fit"]  # then the run "dies"
+    run = prepare(spec, store_root=tmp_path)
+    fitted = run_element(str(run.path), "fit", run.pipeline.elements["fit"], {}, str(run.base_dir))
+    before = orchestrator.status(run.run_id, store=tmp_path)["elements"]["fit"]  # then the run "dies"
 
-    pipeline, path, resumed_id, base = prepare(spec, store_root=tmp_path, resume=run_id)
-    assert resumed_id == run_id
-    assert run_element(str(path), "fit", pipeline.elements["fit"], {}, str(base), last=False) == fitted
-    run_element(str(path), "check", pipeline.elements["check"], fitted, str(base), last=True)
-    after = orchestrator.status(run_id, store=tmp_path)
+    resumed = prepare(spec, store_root=tmp_path, resume=run.run_id)
+    assert resumed.run_id == run.run_id
+    path, pipeline, base = str(resumed.path), resumed.pipeline, str(resumed.base_dir)
+    assert run_element(path, "fit", pipeline.elements["fit"], {}, base) == fitted
+    run_element(path, "check", pipeline.elements["check"], fitted, base)
+    after = orchestrator.status(run.run_id, store=tmp_path)
     assert after["elements"]["fit"] == before  # not run again: same start time, same solves
     assert after["elements"]["check"]["status"] == after["status"] == "completed"

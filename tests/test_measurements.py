@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 import orchestrator
+from elements.core.data import DataError, load_measurements
 from orchestrator import measurements
 from orchestrator.cli import app
-from orchestrator.data import DataError, load_measurements
 from tests.conftest import D_N
 
 
@@ -97,7 +97,7 @@ def test_db_pipeline_runs_on_the_cluster(short_csv, client, tmp_path):
     spec = {"elements": {
         "fit": {"element_type": "data_fit", "objectives": {"1C": objective},
                 "parameters": {D_N: {"bounds": [1e-15, 1e-12], "transform": "log10"}},
-                "optimizer": {"seed": 0, "popsize": 3, "maxiter": 2}},
+                "optimizer": {"type": "ScipyDifferentialEvolution", "seed": 0, "popsize": 3, "maxiter": 2}},
         "check": {"element_type": "validation", "objectives": {"1C": objective}},
     }}
     info = orchestrator.run(spec, client=client, store=tmp_path)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import orchestrator
-from clusters.monitor import COST_COLOR, free_port
+from orchestrator.monitor import COST_COLOR, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -138,7 +138,7 @@ def test_monitor_page_shows_the_running_fit(tmp_path):
     try:
         _wait_for_port(port)
         deadline = time.monotonic() + 120
-        while (orchestrator.get(run_id, store=store)["elements"]["fit"].get("progress") or {}).get("generation", -1) < 3:
+        while (orchestrator.get(run_id, store=store)["elements"]["fit"].get("progress") or {}).get("done", 0) < 4:
             assert time.monotonic() < deadline, orchestrator.get(run_id, store=store)
             time.sleep(0.5)
         browser = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chrome'}",
@@ -172,19 +172,3 @@ def test_monitor_page_shows_the_running_fit(tmp_path):
     drawn = int((np.abs(pixels - red).max(axis=2) <= 12).sum())
     assert drawn >= 100, f"only {drawn} pixels of the cost curve's colour in {screenshot}"
     print(f"screenshot: {screenshot}")
-
-
-def test_sweep_progress_shows_done_of_total():
-    from bokeh.models import ColumnDataSource
-
-    from clusters.monitor import _layout
-
-    run = {"run_id": "r1", "project": "p", "status": "running", "elements": {
-        "grid": {"status": "running", "progress": {"done": 3, "total": 8}},
-        "check": {"status": "pending"},
-    }}
-    sources: dict = {}
-    panels = _layout([run], sources)
-    assert sources["done:r1:grid"].data == {"y": [0], "done": [3], "total": [8]}
-    assert isinstance(sources["done:r1:grid"], ColumnDataSource)
-    assert len(panels) == 3 and "run r1 · p: running" in panels[0].text

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from distributed import Client
 
-from clusters.monitor import free_port
+from orchestrator.monitor import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -114,7 +114,7 @@ def test_submit_exits_and_the_run_completes_on_the_scheduler(tmp_path, scheduler
 
     result = json.loads(sweepfit("result", run_id, "--store", str(store), "--json").stdout)
     fit = result["elements"]["fit"]["summary"]
-    assert 1e-15 <= fit["parameters"][D_N] <= 1e-12 and fit["cost"] > 0 and fit["nfev"] >= 8
+    assert 1e-15 <= fit["parameters"][D_N] <= 1e-12 and fit["cost"] > 0 and fit["evaluations"] >= 8
     assert result["elements"]["check"]["summary"]["metrics"]["1C"]["RMSE"] > 0
     assert Path(result["path"]).is_dir() and result["store"] == str(store.resolve())
     listed = json.loads(sweepfit("list", "--store", str(store), "--project", "remote-test", "--json").stdout)
@@ -125,7 +125,7 @@ def test_cancel_stops_a_fit_mid_run_and_keeps_finished_elements(tmp_path, schedu
     run_id = submit(_pipeline(data, maxiter=2000, popsize=10, params=(D_N, D_P)), tmp_path, scheduler)
     store = tmp_path / "store"
     deadline = time.monotonic() + 180
-    while (status(run_id, store)["elements"]["fit"].get("progress") or {}).get("generation", -1) < 2:
+    while (status(run_id, store)["elements"]["fit"].get("progress") or {}).get("done", 0) < 3:  # 3 generations
         assert time.monotonic() < deadline, status(run_id, store)
         time.sleep(0.5)
 
@@ -135,7 +135,7 @@ def test_cancel_stops_a_fit_mid_run_and_keeps_finished_elements(tmp_path, schedu
     assert info["status"] == "canceled"
     assert {n: e["status"] for n, e in info["elements"].items()} == {
         "start": "completed", "fit": "canceled", "check": "canceled"}
-    assert info["elements"]["fit"]["progress"]["nfev"] < 2000 * 20  # stopped long before maxiter
+    assert info["elements"]["fit"]["progress"]["evaluations"] < 2000 * 20  # stopped long before maxiter
 
     # Nothing of the run is left on the scheduler, and the workers are idle again.
     with Client(scheduler, timeout=30) as client:

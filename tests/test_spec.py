@@ -39,6 +39,7 @@ PAR = f"{FIT}.parameters.{D_N}"
 F = ("elements", "fit")
 O = (*F, "objectives", "1C")
 P = (*F, "parameters", D_N)
+DE = "ScipyDifferentialEvolution"
 
 BAD = [
     # (where to edit, new value, the path the error must name, a phrase it must contain)
@@ -50,13 +51,16 @@ BAD = [
     ((*F, "parameters", "Negative particle diffusivity"), {"bounds": [0, 1]}, f"{FIT}", "Did you mean"),
     ((*F, "cost"), {"type": "RMS"}, f"{FIT}.cost.type", "'RMSE'"),
     ((*F, "optimizer"), {"type": "CMAES"}, f"{FIT}.optimizer.type", "ScipyDifferentialEvolution"),
-    ((*F, "optimizer"), {"popsiz": 5}, f"{FIT}.optimizer", "popsize"),
+    ((*F, "optimizer"), {"type": DE, "popsiz": 5}, f"{FIT}.optimizer.popsiz",
+     "unknown option 'popsiz' of ScipyDifferentialEvolution; valid options: 'atol'"),
+    ((*F, "optimizer"), {"type": DE, "popsize": 0}, f"{FIT}.optimizer.popsize", "greater than or equal to 1"),
+    ((*F, "optimizer"), 42, f"{FIT}.optimizer", "optimizer must be a mapping with a type"),
     ((*O, "model"), {"type": "SPMx"}, f"{OBJ}.model.type", "'SPMe'"),
     ((*O, "model"), {"type": "SPMe", "options": {"thermal": "hot"}}, f"{OBJ}.model.options", "'lumped'"),
     ((*O, "parameter_set"), "Chen2021", f"{OBJ}.parameter_set", "Chen2020"),
     ((*O, "objective"), "VoltageDriven", f"{OBJ}.type", "CurrentDriven"),
     ((*O, "weight"), -1, f"{OBJ}.weight", "greater than 0"),
-    ((*O, "colour"), "red", f"{OBJ}.colour", "Extra inputs"),
+    ((*O, "colour"), "red", f"{OBJ}.colour", "unknown option 'colour' of CurrentDriven"),
     ((*O, "data"), DELETE, f"{OBJ}.data", "Field required"),
     ((*F, "objectives"), {}, f"{FIT}.objectives", "at least 1"),
     (("elements", "check", "objectives", "1C", "variables"), [], "elements.check.objectives.1C.variables", "at least 1"),
@@ -121,8 +125,9 @@ def test_legacy_and_current_objective_forms_are_the_same(short_csv):
 
 def test_unreadable_file_is_a_clear_error(tmp_path):
     (tmp_path / "p.yaml").write_text("elements: [unclosed")
-    with pytest.raises(SpecError, match="not valid YAML"):
+    with pytest.raises(SpecError, match="not valid YAML") as caught:
         load_pipeline(tmp_path / "p.yaml")
+    assert caught.value.problems[0][0] == str(tmp_path / "p.yaml")  # the problem names the file
     with pytest.raises(FileNotFoundError, match="missing.yaml"):
         load_pipeline(tmp_path / "missing.yaml")
 

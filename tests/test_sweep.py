@@ -16,8 +16,8 @@ import pytest
 import xarray as xr
 
 import orchestrator
-from elements import sweep
-from orchestrator import runner, worker
+from elements import sweep, sweep_store
+from orchestrator import lifecycle, runner, worker
 from orchestrator.spec import SpecError, load_pipeline
 from tests.conftest import D_N, D_P
 
@@ -31,9 +31,9 @@ def element(**spec: object) -> dict:
 
 def run_serial(store: Path, spec: dict, name: str = "sweep") -> tuple[Path, xr.Dataset]:
     """Run one sweep element in this process (a serial map), as a worker would."""
-    pipeline, path, _, base = runner.prepare({"project": "tests", "elements": {name: spec}}, store_root=store)
-    worker.run_element(str(path), name, pipeline.elements[name], {}, str(base), last=True)
-    return path, sweep.open_sweep(path, name).load()
+    run = lifecycle.prepare({"project": "tests", "elements": {name: spec}}, store_root=store)
+    worker.run_element(str(run.path), name, run.pipeline.elements[name], {}, str(run.base_dir))
+    return run.path, orchestrator.open_sweep(run.path, name).load()
 
 
 def direct(values: dict[str, float], *, experiment: list[str] | None = None, options: dict | None = None):
@@ -218,7 +218,7 @@ def test_a_killed_sweep_resumes_without_losing_or_repeating_a_chunk(tmp_path: Pa
             runs = list((tmp_path / "runs").glob("*.zarr"))
             if runs and (runs[0] / "resumable" / "solve_count").exists():
                 group = runs[0]
-                done_before = np.asarray(sweep.sweep_store.done(group, "resumable"))
+                done_before = np.asarray(sweep_store.done(group, "resumable"))
                 if done_before.sum() >= 2:
                     break
             time.sleep(0.05)
@@ -234,12 +234,12 @@ def test_a_killed_sweep_resumes_without_losing_or_repeating_a_chunk(tmp_path: Pa
     with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
         info = orchestrator.run(KILLED_SWEEP, client=client, store=tmp_path, resume=run_id)
     assert info["status"] == "completed" and info["run_id"] == run_id
-    summary = info["elements"]["resumable"]["summary"]
-    ds = sweep.open_sweep(run_id, "resumable", store=tmp_path).load()
+    counts = info["elements"]["resumable"]["summary"]["counts"]
+    ds = orchestrator.open_sweep(run_id, "resumable", store=tmp_path).load()
     assert ds.chunk_done.all() and (ds.status == "ok").all()
     assert (ds.solve_count == 1).all(), "a chunk was solved twice"
-    assert summary["chunks_resumed"] >= done_before.sum()
-    assert summary["chunks_solved"] + summary["chunks_resumed"] == ds.sizes["chunk"] == 10
+    assert counts["chunks_resumed"] >= done_before.sum()
+    assert counts["chunks_solved"] + counts["chunks_resumed"] == ds.sizes["chunk"] == 10
     # every point is there, and a higher C-rate delivers less charge to the same cut-off
     assert np.isfinite(ds.discharge_capacity).all()
     assert (ds.discharge_capacity.diff("c_rate") < 0).all()

@@ -10,7 +10,8 @@ from typing import Any
 import xarray as xr
 from pydantic import BaseModel
 
-from elements.registry import Registry
+from elements.core.registry import Registry
+from elements.core.status import Progress, Summary
 
 MapLike = Callable[[Callable[[Any], Any], Iterable[Any]], Iterable[Any]]
 
@@ -25,14 +26,16 @@ class Context:
 
     ``mapper(label)`` returns a map-like callable for one fan-out step (a DE generation, a sweep
     batch): builtins ``map`` semantics, run serially, in threads, or on the Dask cluster.
+    ``unordered(label)`` is the same but yields results as they complete (for progress).
     """
 
     name: str
     parameters: dict[str, float] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
     mapper: Callable[[str], MapLike] = lambda label: serial_map
+    unordered: Callable[[str], MapLike] = lambda label: serial_map
     workers: int = 1
-    report: Callable[[dict[str, Any]], None] = lambda progress: None
+    report: Callable[[Progress], None] = lambda progress: None
     check_canceled: Callable[[], None] = lambda: None
     store_group: Callable[[], Any] | None = None
 
@@ -43,13 +46,25 @@ class Result:
 
     parameters: dict[str, float] = field(default_factory=dict)
     datasets: dict[str, xr.Dataset] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: Summary = field(default_factory=Summary)
+
+
+def no_inputs(spec: Any, base_dir: Path) -> dict[str, str]:
+    return {}
 
 
 @dataclass(frozen=True)
 class ElementType:
+    """An element type: its spec (pydantic), how it runs, and what it reads.
+
+    ``inputs(spec, base_dir)`` returns ``{source: sha256}`` for every file or measurement the
+    element reads; they go into its cache key and lineage, and reading them checks them before
+    a run is created.
+    """
+
     spec: type[BaseModel]
     run: Callable[[Any, Context], Result]
+    inputs: Callable[[Any, Path], dict[str, str]] = no_inputs
 
 
-ELEMENTS: Registry[ElementType] = Registry("element_type")
+ELEMENTS: Registry[ElementType] = Registry("element_type", group="sweepfit.element_types")

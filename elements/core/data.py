@@ -1,8 +1,9 @@
-"""Load measured time series (time, voltage, current) for fits.
+"""Load measured data (time series of time, voltage, current, or any table an objective reads).
 
 A data source is a string such as ``"file:data/1C.csv"`` or ``"folder:data/rpt"``, a pandas
 DataFrame, or a :class:`DataOptions` (dict) that adds column mapping and filters. Each source
-prefix is a loader in a registry that its defining module fills (see :func:`register_source`).
+prefix is a loader in :data:`DATA_SOURCES`, filled by the module that defines it or by a plugin's
+``sweepfit.data_sources`` entry point (the measurement store's ``db:`` comes that way).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-__all__ = ["DataError", "DataOptions", "DataSpec", "Measurement", "SourceLoader",
+from elements.core.registry import Registry
+
+__all__ = ["DATA_SOURCES", "TIME_SERIES", "DataError", "DataOptions", "DataSpec", "Measurement", "SourceLoader",
            "load_measurements", "normalise", "register_source"]
 
 TIME, VOLTAGE, CURRENT, STEP = "Time [s]", "Voltage [V]", "Current [A]", "Step"
+TIME_SERIES = (TIME, VOLTAGE, CURRENT)  # what a current-driven objective needs
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 # A folder often holds README or notes .txt files, so only these are picked up from folders.
 _FOLDER_SUFFIXES = (".csv", ".parquet")
@@ -113,26 +117,33 @@ class Measurement:
         return self.frame[CURRENT].to_numpy()
 
 
-SourceLoader = Callable[[str, DataOptions, Path], list[Measurement]]
-_SOURCES: dict[str, SourceLoader] = {}
+# loader(target, options, base_dir, required) -> measurements
+SourceLoader = Callable[[str, DataOptions, Path, tuple[str, ...]], list[Measurement]]
+DATA_SOURCES: Registry[SourceLoader] = Registry("data source")
 
 
 def register_source(prefix: str, loader: SourceLoader) -> None:
-    """Make ``"<prefix>:<target>"`` sources load with ``loader(target, options, base_dir)``.
+    """Make ``"<prefix>:<target>"`` sources load with ``loader(target, options, base_dir, required)``.
+
+    ``required`` names the columns the reading objective needs. Packages can also declare a
+    ``sweepfit.data_sources`` entry point instead of calling this.
 
     Examples
     --------
-    >>> def load_db(target, options, base_dir):
-    ...     return load_measurements(my_db.fetch(target))  # doctest: +SKIP
-    >>> register_source("db", load_db)  # doctest: +SKIP
+    >>> def load_lab(target, options, base_dir, required):
+    ...     return load_measurements(my_lab.fetch(target), required=required)  # doctest: +SKIP
+    >>> register_source("lab", load_lab)  # doctest: +SKIP
     """
     if not prefix or ":" in prefix:
         raise ValueError(f"source prefix must be a non-empty name without ':', got {prefix!r}")
-    _SOURCES[prefix] = loader
+    DATA_SOURCES.register(prefix, loader)
 
 
 def load_measurements(
-    source: DataSpec | pd.DataFrame | dict[str, Any], *, base_dir: Path | None = None
+    source: DataSpec | pd.DataFrame | dict[str, Any],
+    *,
+    base_dir: Path | None = None,
+    required: tuple[str, ...] = TIME_SERIES,
 ) -> list[Measurement]:
     """Load, validate and normalise measured data.
 
@@ -143,6 +154,9 @@ def load_measurements(
         ``*.parquet``, sorted by name), a DataFrame (named ``"dataframe"``), or options.
     base_dir : Path, optional
         Directory that relative paths resolve against; the current directory by default.
+    required : tuple of str
+        Columns the data must have (time, voltage and current by default). Time, when present,
+        starts at 0 and must increase; current, when present, follows PyBaMM's sign.
 
     Returns
     -------
@@ -161,18 +175,18 @@ def load_measurements(
     (0.0, 0.500005)
     """
     if isinstance(source, pd.DataFrame):
-        frame = normalise(source, DataOptions(source="dataframe"), "dataframe")
+        frame = normalise(source, DataOptions(source="dataframe"), "dataframe", required)
         return [Measurement("dataframe", "dataframe", frame, dataframe_sha256(source))]
     options = _to_options(source)
     prefix, colon, target = options.source.partition(":")
-    valid = ", ".join(sorted(_SOURCES))
+    valid = ", ".join(sorted(DATA_SOURCES))
     if not colon:
         raise DataError(f"data source {options.source!r} has no prefix; write e.g. "
                         f"'file:{options.source}' or 'folder:{options.source}' (prefixes: {valid})")
-    if prefix not in _SOURCES:
+    if prefix not in DATA_SOURCES:
         raise DataError(f"unknown data source prefix {prefix!r} in {options.source!r}; valid "
                         f"prefixes: {valid}. Register a loader with register_source({prefix!r}, ...)")
-    return _SOURCES[prefix](target, options, Path.cwd() if base_dir is None else Path(base_dir))
+    return DATA_SOURCES[prefix](target, options, Path.cwd() if base_dir is None else Path(base_dir), required)
 
 
 def dataframe_sha256(frame: pd.DataFrame) -> str:
@@ -195,15 +209,15 @@ def _to_options(source: object) -> DataOptions:
                     f"got {type(source).__name__}")
 
 
-def _load_file(target: str, options: DataOptions, base_dir: Path) -> list[Measurement]:
+def _load_file(target: str, options: DataOptions, base_dir: Path, required: tuple[str, ...]) -> list[Measurement]:
     path = base_dir / target
     if not path.is_file():
         raise DataError(f"{target}: file not found (resolved to {path.resolve()}); check the "
                         f"path, relative paths resolve against base_dir")
-    return [_load_path(path, options, f"file:{target}")]
+    return [_load_path(path, options, f"file:{target}", required)]
 
 
-def _load_folder(target: str, options: DataOptions, base_dir: Path) -> list[Measurement]:
+def _load_folder(target: str, options: DataOptions, base_dir: Path, required: tuple[str, ...]) -> list[Measurement]:
     folder = base_dir / target
     if not folder.is_dir():
         raise DataError(f"{target}: folder not found (resolved to {folder.resolve()})")
@@ -211,12 +225,12 @@ def _load_folder(target: str, options: DataOptions, base_dir: Path) -> list[Meas
     if not paths:
         raise DataError(f"{folder}: no {' or '.join(_FOLDER_SUFFIXES)} files in the folder; "
                         f"load other files one by one with 'file:<path>'")
-    return [_load_path(p, options, f"file:{Path(target) / p.name}") for p in paths]
+    return [_load_path(p, options, f"file:{Path(target) / p.name}", required) for p in paths]
 
 
-def _load_path(path: Path, options: DataOptions, source: str) -> Measurement:
+def _load_path(path: Path, options: DataOptions, source: str, required: tuple[str, ...]) -> Measurement:
     raw = path.read_bytes()
-    frame = normalise(_read(path, raw, options), options, str(path))
+    frame = normalise(_read(path, raw, options), options, str(path), required)
     return Measurement(path.stem, source, frame, hashlib.sha256(raw).hexdigest())
 
 
@@ -253,10 +267,12 @@ def _sniff_sep(raw: bytes) -> str:
     return "\t" if b"\t" in first_line else r"\s+"
 
 
-def normalise(frame: pd.DataFrame, options: DataOptions, label: str) -> pd.DataFrame:
+def normalise(
+    frame: pd.DataFrame, options: DataOptions, label: str, required: tuple[str, ...] = TIME_SERIES
+) -> pd.DataFrame:
     """Apply ``options`` to a read frame and check it: PyBaMM names, time from 0, PyBaMM's sign.
 
-    ``label`` names the source in a :class:`DataError`.
+    ``label`` names the source in a :class:`DataError`; ``required`` the columns it must have.
     """
     unknown = [c for c in options.column_map if c not in frame.columns]
     if unknown:
@@ -269,11 +285,14 @@ def normalise(frame: pd.DataFrame, options: DataOptions, label: str) -> pd.DataF
                             f"drop one of them")
         frame = frame.assign(**{CURRENT: options.current})
     filters = [STEP] if options.steps is not None else []
-    missing = [c for c in (TIME, VOLTAGE, CURRENT, *filters) if c not in frame.columns]
+    if options.time_range is not None:
+        filters.append(TIME)
+    missing = [c for c in dict.fromkeys((*required, *filters)) if c not in frame.columns]
     if missing:
         raise DataError(_missing_message(label, missing, list(frame.columns)))
 
-    frame = _numeric(frame, [TIME, *filters], label)
+    has_time = TIME in frame.columns
+    frame = _numeric(frame, [c for c in dict.fromkeys([*filters, *([TIME] if has_time else [])])], label)
     if options.steps is not None:
         frame = frame[frame[STEP].isin(options.steps)]
     if options.time_range is not None:
@@ -281,21 +300,22 @@ def normalise(frame: pd.DataFrame, options: DataOptions, label: str) -> pd.DataF
     if frame.empty:
         how = f" after filtering (steps={options.steps}, time_range={options.time_range})"
         raise DataError(f"{label}: no data rows" + (how if filters or options.time_range else ""))
-    frame = _numeric(frame, [VOLTAGE, CURRENT], label)
-
-    time = frame[TIME].to_numpy()
-    bad = np.flatnonzero(np.diff(time) <= 0)
-    if bad.size:
-        i = bad[0] + 1
-        raise DataError(f"{label}: column {TIME!r} is not strictly increasing: row {frame.index[i]} "
-                        f"has t = {time[i]} after t = {time[i - 1]} ({bad.size} such rows). Select "
-                        f"one monotonic segment with steps= or time_range=, or remove repeated rows")
-    sign = -1.0 if options.current_sign == "positive_charge" else 1.0
-    return frame.reset_index(drop=True).assign(**{
-        TIME: (time - time[0]).astype(float),
-        VOLTAGE: frame[VOLTAGE].to_numpy(dtype=float),
-        CURRENT: sign * frame[CURRENT].to_numpy(dtype=float),
-    })
+    frame = _numeric(frame, [c for c in required if c not in (TIME, STEP)], label)
+    if has_time:
+        time = frame[TIME].to_numpy()
+        bad = np.flatnonzero(np.diff(time) <= 0)
+        if bad.size:
+            i = bad[0] + 1
+            raise DataError(f"{label}: column {TIME!r} is not strictly increasing: row {frame.index[i]} "
+                            f"has t = {time[i]} after t = {time[i - 1]} ({bad.size} such rows). Select "
+                            f"one monotonic segment with steps= or time_range=, or remove repeated rows")
+    frame = frame.reset_index(drop=True)
+    if has_time:
+        frame[TIME] = (frame[TIME].to_numpy() - frame[TIME].iloc[0]).astype(float)
+    if CURRENT in frame.columns:
+        sign = -1.0 if options.current_sign == "positive_charge" else 1.0
+        frame[CURRENT] = sign * pd.to_numeric(frame[CURRENT], errors="coerce").to_numpy(dtype=float)
+    return frame
 
 
 def _numeric(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
@@ -337,6 +357,3 @@ def _is_number(name: object) -> bool:
 
 register_source("file", _load_file)
 register_source("folder", _load_folder)
-
-# The measurement store registers "db:" itself; importing it here makes db: work wherever data loads.
-import orchestrator.measurements  # noqa: E402,F401

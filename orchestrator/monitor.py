@@ -1,9 +1,10 @@
 """A live page of a store's runs, served by bokeh (``sweepfit monitor``).
 
-Everything shown comes from the runs' attributes in the store (elements' ``progress``), so the page
-works for any cluster — local, a remote scheduler, Slurm — as long as it can read the store. A fit
-shows its best cost and best parameters per generation; a sweep (progress with ``done``/``total``)
-its done/total; other elements their status. Open ``/monitor?run=<id>`` for one run.
+Everything shown comes from the runs' records in the store (elements' typed ``Progress``), so the
+page works for any cluster — local, a remote scheduler, Slurm — as long as it can read the store.
+A fit shows its best cost and best parameters per step; anything with a total (a sweep's chunks)
+its done/total; every element its status and progress line, as ``sweepfit status`` prints them.
+Open ``/monitor?run=<id>`` for one run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from bokeh.models import ColumnDataSource, Div
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 
-from orchestrator import config
+from elements.core import config
+from elements.core.status import Progress, Status
 from orchestrator import store as stores
 
 COST_COLOR = "#d62728"  # the best-cost curve: one distinctive colour, easy to find in a screenshot
@@ -36,53 +38,62 @@ def _runs(root: Path, run_id: str | None) -> list[dict[str, Any]]:
             return []
         return [{**stores.read_attrs(path), "path": str(path)}]
     runs = stores.list_runs(root)
-    unfinished = [r for r in runs if r.get("status") not in stores.FINISHED]
-    finished = [r for r in runs if r.get("status") in stores.FINISHED][-RECENT:]
+    unfinished = [r for r in runs if not Status(r["status"]).finished]
+    finished = [r for r in runs if Status(r["status"]).finished][-RECENT:]
     return unfinished + finished
 
 
-def _fit_data(progress: dict[str, Any]) -> tuple[dict[str, list], dict[str, list]]:
-    costs = [math.nan if c is None else c for c in progress.get("best_cost", [])]
-    generations = list(range(len(costs)))
-    cost = {"generation": generations, "best_cost": costs}
-    names = progress.get("parameters", [])
-    best_x = progress.get("best_x", [])
-    params = {"generation": generations[: len(best_x)]}
-    for i, _ in enumerate(names):
-        params[f"p{i}"] = [x[i] for x in best_x]
+def progress_of(element: dict[str, Any]) -> Progress | None:
+    found = element.get("progress")
+    return Progress.model_validate(found) if found else None
+
+
+def _fit_data(progress: Progress) -> tuple[dict[str, list], dict[str, list]]:
+    costs = [math.nan if c is None else c for c in progress.best_cost]
+    steps = list(range(len(costs)))
+    cost = {"generation": steps, "best_cost": costs}
+    params: dict[str, list] = {"generation": steps[: len(progress.best_x)]}
+    for i, _ in enumerate(progress.parameters):
+        params[f"p{i}"] = [x[i] for x in progress.best_x]
     return cost, params
 
 
-def _element_panel(run_id: str, name: str, element: dict[str, Any], sources: dict[str, ColumnDataSource]) -> Any:
-    progress = element.get("progress") or {}
-    header = Div(text=f"<b>{name}</b>: {element.get('status')}", name=f"status:{run_id}:{name}")
-    if "best_cost" in progress:
+def _line(element: dict[str, Any]) -> str:
+    progress = progress_of(element)
+    return f"{element.get('status')}" + (f"  {progress.line()}" if progress else "")
+
+
+def _element_panel(run_id: str, name: str, element: dict[str, Any], sources: dict[str, Any]) -> Any:
+    progress = progress_of(element)
+    header = Div(text=f"<b>{name}</b>: {_line(element)}", name=f"status:{run_id}:{name}")
+    sources[f"status:{run_id}:{name}"] = header
+    if progress is not None and progress.best_cost:
         cost, params = _fit_data(progress)
         cost_source = ColumnDataSource(cost, name=f"best_cost:{run_id}:{name}")
         param_source = ColumnDataSource(params, name=f"best_x:{run_id}:{name}")
         sources[f"best_cost:{run_id}:{name}"] = cost_source
         sources[f"best_x:{run_id}:{name}"] = param_source
         costs = [c for c in cost["best_cost"] if c == c]
-        cost_fig = figure(title="best cost per generation", height=320, width=420, x_axis_label="generation",
+        cost_fig = figure(title=f"best cost per {progress.unit}", height=320, width=420, x_axis_label=progress.unit,
                           y_axis_type="log" if costs and min(costs) > 0 else "linear")
         cost_fig.line("generation", "best_cost", source=cost_source, color=COST_COLOR, line_width=3)
         cost_fig.scatter("generation", "best_cost", source=cost_source, color=COST_COLOR, size=5)
         values = [v for k, col in params.items() if k != "generation" for v in col]
-        param_fig = figure(title="best parameters per generation", height=320, width=520, x_axis_label="generation",
-                           y_axis_type="log" if values and min(values) > 0 else "linear")
-        for i, label in enumerate(progress.get("parameters", [])):
+        param_fig = figure(title=f"best parameters per {progress.unit}", height=320, width=520,
+                           x_axis_label=progress.unit, y_axis_type="log" if values and min(values) > 0 else "linear")
+        for i, label in enumerate(progress.parameters):
             param_fig.line("generation", f"p{i}", source=param_source, color=Category10_10[i % 10],
                            line_width=2, legend_label=label)
         if param_fig.legend:
             param_fig.legend.label_text_font_size = "8pt"
             param_fig.add_layout(param_fig.legend[0], "below")  # beside the lines, not over them
         return column(header, row(cost_fig, param_fig))
-    if "done" in progress and "total" in progress:
-        done_source = ColumnDataSource({"y": [0], "done": [progress["done"]], "total": [progress["total"]]},
+    if progress is not None and progress.total is not None:
+        done_source = ColumnDataSource({"y": [0], "done": [progress.done], "total": [progress.total]},
                                        name=f"done:{run_id}:{name}")
         sources[f"done:{run_id}:{name}"] = done_source
-        bar = figure(title="done / total", height=90, width=420, x_range=(0, max(1, progress["total"])),
-                     toolbar_location=None, y_axis_type=None)
+        bar = figure(title=f"{progress.unit} done / total", height=90, width=420,
+                     x_range=(0, max(1, progress.total)), toolbar_location=None, y_axis_type=None)
         bar.hbar(y="y", left=0, right="total", height=0.6, source=done_source, color="#dddddd")
         bar.hbar(y="y", left=0, right="done", height=0.6, source=done_source, color="#2ca02c")
         return column(header, bar)
@@ -104,8 +115,11 @@ def _layout(runs: list[dict[str, Any]], sources: dict[str, Any]) -> list[Any]:
 
 def _shape(runs: list[dict[str, Any]]) -> list[tuple]:
     # What decides the layout: runs, their status, and which elements have which kind of progress.
-    return [(r["run_id"], r.get("status"),
-             tuple((n, e.get("status"), tuple(sorted(e.get("progress") or {}))) for n, e in r.get("elements", {}).items()))
+    def kind(element: dict[str, Any]) -> tuple:
+        progress = progress_of(element)
+        return () if progress is None else (bool(progress.best_cost), progress.total is not None)
+
+    return [(r["run_id"], r.get("status"), tuple((n, e.get("status"), kind(e)) for n, e in r.get("elements", {}).items()))
             for r in runs]
 
 
@@ -130,15 +144,18 @@ def document(doc: Document, *, root: Path) -> None:
             return
         for run in latest:
             for name, element in run.get("elements", {}).items():
-                progress = element.get("progress") or {}
+                progress = progress_of(element)
                 key = f"{run['run_id']}:{name}"
+                sources[f"status:{key}"].text = f"<b>{name}</b>: {_line(element)}"
+                if progress is None:
+                    continue
                 if f"best_cost:{key}" in sources:
                     cost, params = _fit_data(progress)
                     if len(cost["best_cost"]) != len(sources[f"best_cost:{key}"].data["best_cost"]):
                         sources[f"best_cost:{key}"].data = cost
                         sources[f"best_x:{key}"].data = params
                 if f"done:{key}" in sources:
-                    sources[f"done:{key}"].data = {"y": [0], "done": [progress["done"]], "total": [progress["total"]]}
+                    sources[f"done:{key}"].data = {"y": [0], "done": [progress.done], "total": [progress.total]}
 
     doc.add_periodic_callback(refresh, REFRESH_MS)
 

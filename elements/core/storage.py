@@ -1,0 +1,46 @@
+"""Small file-system helpers every layer that writes the store uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import zarr
+
+
+def consolidate(path: Path) -> None:
+    """Consolidate a zarr hierarchy's metadata, so xr.open_datatree opens it in one read."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        # A run keeps its status records (JSON files) beside its groups; zarr skips them, and says so.
+        warnings.filterwarnings("ignore", message="Object at .* is not recognized as a component of a Zarr")
+        zarr.consolidate_metadata(str(path))
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as JSON so that readers see the old or the new file, never half of one.
+
+    A rename within one folder is atomic on local and network file systems (NFS, Lustre), so no
+    lock is needed when each file has a single writer.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(value, out, allow_nan=False)
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON record, or ``{}`` when it does not exist yet."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}

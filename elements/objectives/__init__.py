@@ -1,0 +1,89 @@
+"""Objectives: measured data and how to simulate it. Each kind is one module in this package.
+
+A kind is a pydantic model (its options) registered in :data:`OBJECTIVES` under the name users
+write as ``type``; :meth:`ObjectiveKind.build` turns it into worker-side :class:`Objective`
+instances, one per measured data set. Every module in this package is imported on start-up, so
+dropping a module here adds a kind; other packages add kinds through the ``sweepfit.objectives``
+entry-point group.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from pydantic import Field
+
+from elements.core.registry import Registry
+from elements.costs import Cost
+from elements.engine import Outcome
+from elements.schema import Kind
+
+
+class Objective:
+    """Worker side: one measured data set and its model, evaluated for rows of parameter values.
+
+    Subclasses ship to workers (keep them small and picklable) and implement :meth:`solve`,
+    :meth:`cost` and :meth:`traces`.
+    """
+
+    name: str
+    weight: float
+
+    def solve(self, X: np.ndarray) -> list[Outcome]:
+        """One outcome per row of ``X`` (natural units, one column per fitted parameter)."""
+        raise NotImplementedError
+
+    def cost(self, outcome: Outcome, cost: Cost | None = None) -> float:
+        """The objective's cost of one outcome (or another cost's); inf when it failed."""
+        raise NotImplementedError
+
+    def traces(self, outcome: Outcome) -> xr.Dataset:
+        """Model against data, for the store and the figures."""
+        raise NotImplementedError
+
+
+class ObjectiveKind(Kind):
+    """Spec side: the options of one kind of objective, as written in a pipeline."""
+
+    weight: float = Field(1.0, gt=0)
+
+    def build(
+        self, name: str, *, inputs: tuple[str, ...], existing: dict[str, float], cost: Cost, base_dir: Path
+    ) -> list[Objective]:
+        """The worker-side objectives (a ``folder:`` source gives one per file)."""
+        raise NotImplementedError
+
+    def sources(self, name: str, base_dir: Path) -> dict[str, str]:
+        """``{source: sha256}`` of every data set it reads; reading checks them."""
+        return {}
+
+    def unknown_parameters(self, names: list[str]) -> list[str]:
+        """Messages for fitted parameter names this objective's model cannot take."""
+        return []
+
+
+OBJECTIVES: Registry[type[ObjectiveKind]] = Registry("objective")
+
+
+def legacy(value: dict[str, Any]) -> dict[str, Any]:
+    """Accept ``{"objective": NAME, ...}`` and ``{"type": NAME, "options": {...}}`` alike."""
+    value = dict(value)
+    if "objective" in value:
+        value.setdefault("type", value.pop("objective"))
+    options = value.pop("options", None)
+    if isinstance(options, dict):
+        value = {**options, **value}
+    elif options is not None:
+        raise ValueError("options must be a dict of objective options such as 'model'")
+    return value
+
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
+
+__all__ = ["OBJECTIVES", "Objective", "ObjectiveKind", "legacy"]

@@ -1,0 +1,201 @@
+"""One run lifecycle for `run`, `submit`, the CLI and the detached driver.
+
+1. :func:`prepare` validates the pipeline, reads and checks every input, and creates the run (or
+   reopens one to resume) — before any cluster exists, so bad input never costs a cluster.
+2. :func:`execute` connects to the cluster, sends the graph, watches it and records how it ended.
+   Every failure — the cluster does not start, the graph fails, the workers are gone, the scheduler
+   is lost — ends the run ``failed`` with the reason in its record; nothing is left ``running``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distributed import Client
+
+from clusters import closing, profiles
+from elements import ELEMENTS
+from elements.core import config
+from elements.core.status import Status
+from orchestrator import cache, lineage, measurements
+from orchestrator import store as stores
+from orchestrator.graph import compile_pipeline
+from orchestrator.spec import Pipeline, load_pipeline
+
+_VERSIONED = ("sweepfit", "pybamm", "pybammsolvers", "dask", "distributed", "xarray", "zarr", "scipy", "numpy")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found[name] = importlib.metadata.version(name)
+    return found
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A created (or reopened) run, ready to execute."""
+
+    pipeline: Pipeline
+    path: Path
+    run_id: str
+    base_dir: Path
+
+    @classmethod
+    def open(cls, path: Path) -> Prepared:
+        """A run prepared by another process (the detached driver's view of it)."""
+        attrs = stores.read_attrs(path)
+        return cls(load_pipeline(attrs["spec"]), path, attrs["run_id"], Path(attrs["base_dir"]))
+
+
+def _base_dir(source: Any, base_dir: str | Path | None) -> Path:
+    if base_dir is not None:
+        return Path(base_dir).resolve()
+    if isinstance(source, (str, Path)) and Path(source).is_file():
+        return Path(source).resolve().parent
+    return Path.cwd()
+
+
+def prepare(
+    source: Any,
+    *,
+    store_root: str | Path | None = None,
+    base_dir: str | Path | None = None,
+    force: bool = False,
+    resume: str | None = None,
+) -> Prepared:
+    """Validate everything that can be checked before a cluster exists, then create the run.
+
+    Every element declares the files and measurements it reads (``ElementType.inputs``); their
+    checksums go into its cache key and the run's lineage. ``force`` turns cache loading off;
+    ``resume`` reuses an existing run of the same pipeline instead.
+    """
+    pipeline = load_pipeline(source)
+    base = _base_dir(source, base_dir)
+    with measurements.using(stores.root(store_root)):  # db: ids resolve in this run's store
+        data = {name: ELEMENTS[spec.element_type].inputs(spec, base) for name, spec in pipeline.elements.items()}
+    found_versions = versions()
+    elements = pipeline.to_dict()["elements"]
+    keys = cache.element_keys(elements, data, found_versions)
+    if resume is not None:
+        return _reopen(resume, pipeline, keys, store_root, base)
+    run_id = stores.new_run_id()
+    attrs = {
+        "run_id": run_id,
+        "project": pipeline.project,
+        "name": pipeline.name,
+        "spec": pipeline.to_dict(),
+        "base_dir": str(base),
+        "versions": found_versions,
+        "lineage": lineage.for_run(
+            elements, source=source, base_dir=base, data=data, keys=keys, versions=found_versions,
+            store=store_root,
+        ),
+        "use_cache": not force,
+    }
+    path = stores.create_run(attrs, {name: {"cache_key": key} for name, key in keys.items()}, store_root)
+    return Prepared(pipeline, path, run_id, base)
+
+
+def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: Any, base: Path) -> Prepared:
+    path = stores.run_path(run_id, store_root)
+    attrs = stores.read_attrs(path)
+    if attrs.get("spec") != pipeline.to_dict():
+        raise ValueError(
+            f"cannot resume run {attrs['run_id']}: it was made from a different pipeline; "
+            "leave out resume to start a new run"
+        )
+    stores.clear_cancel(path)
+    # Elements that completed before the run stopped keep their results; the rest start again.
+    for name, key in keys.items():
+        element = attrs["elements"][name]
+        if not (element["status"] == Status.COMPLETED and element.get("cache_key") == key):
+            stores.write_element(path, name, status=Status.PENDING, cache_key=key, error=None, finished=None)
+    stores.write_run(path, status=Status.PENDING, resumed=stores.now(), error=None, finished=None)
+    return Prepared(pipeline, path, attrs["run_id"], Path(attrs.get("base_dir", base)))
+
+
+def start(client: Client, run: Prepared) -> Any:
+    """Record where a prepared run runs (scheduler, dashboard), then send its graph; the future."""
+    stores.write_run(run.path, status=Status.RUNNING, scheduler=client.scheduler.address,
+                     dashboard=client.dashboard_link)
+    return client.compute(compile_pipeline(run.pipeline, run.path, run_id=run.run_id, base_dir=run.base_dir))
+
+
+def fail(run: Prepared, reason: str) -> None:
+    """End a run ``failed`` with ``reason``; elements it left running are marked failed too (their
+    tasks are gone, so this process is now their records' only writer)."""
+    for name, element in stores.read_attrs(run.path)["elements"].items():
+        if element["status"] == Status.RUNNING:
+            stores.write_element(run.path, name, status=Status.FAILED, finished=stores.now(), error=reason)
+    stores.write_run(run.path, status=Status.FAILED, finished=stores.now(), error=reason)
+
+
+def execute(
+    run: Prepared,
+    *,
+    client: Client | None = None,
+    cluster: str | None = None,
+    on_start: Callable[[Client], None] = lambda client: None,
+    on_progress: Callable[[dict[str, Any]], None] = lambda info: None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """Run a prepared run to its end on ``client`` (or a new client for ``cluster``) and return its
+    state (see ``store.read_attrs``). A cluster this call starts is closed when the run ends.
+
+    ``on_progress`` receives the run's state every ``sweepfit.run.poll`` seconds while it runs.
+    """
+    if client is None:
+        stores.write_run(run.path, cluster=cluster or config.get("cluster.default"))
+        try:
+            client = profiles.kind(cluster, **overrides).client()
+        except Exception as exc:  # the cluster never started: say so in the run itself
+            fail(run, f"cluster did not start: {type(exc).__name__}: {exc}")
+            raise
+        with closing(client):
+            return execute(run, client=client, on_start=on_start, on_progress=on_progress)
+    future = start(client, run)
+    on_start(client)
+    problem = _watch(client, future, run, on_progress)
+    if problem is None and future.status == "error":
+        exc = future.exception()
+        problem = f"{type(exc).__name__}: {exc}"
+    info = stores.read_attrs(run.path)
+    if problem is not None and not Status(info["status"]).finished:
+        # Element failures are recorded by the element itself; anything else is recorded here.
+        client.cancel(future, force=True)
+        fail(run, problem)
+    return stores.read_attrs(run.path)
+
+
+def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[dict[str, Any]], None]) -> str | None:
+    """Wait for the graph; a reason when it cannot finish (no worker or no scheduler for too long)."""
+    limit = float(config.get("run.no-workers-timeout"))
+    poll = float(config.get("run.poll"))
+    since: float | None = None
+    while not future.done():
+        on_progress(stores.read_attrs(run.path))
+        try:
+            workers = len(client.scheduler_info()["workers"]) if client.status == "running" else 0
+            reason = "no workers"
+        except (OSError, TimeoutError) as exc:
+            workers, reason = 0, f"scheduler {client.scheduler.address} does not answer ({type(exc).__name__})"
+        if workers:
+            since = None
+        else:
+            since = since or time.monotonic()
+            if client.status != "running":
+                reason = f"lost the scheduler {client.scheduler.address}"
+            if time.monotonic() - since > limit:
+                return f"{reason} for {limit:g} s (sweepfit.run.no-workers-timeout)"
+        time.sleep(poll)
+    on_progress(stores.read_attrs(run.path))
+    return None
