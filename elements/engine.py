@@ -176,7 +176,9 @@ def _build(setup: Setup) -> Any:
     values = parameter_values_for(setup)
     options = {"num_threads": setup.threads, "compile": setup.compile,
                # Failures are kept as data with their reason; SUNDIALS need not also print them.
-               "silence_sundials_errors": True}
+               "silence_sundials_errors": True,
+               "num_steps_no_progress": int(config.get("solve.no-progress-steps")),
+               "t_no_progress": float(config.get("solve.no-progress-time"))}
     if setup.experiment is not None:
         sim = pybamm.Simulation(model, experiment=experiment_for(setup), parameter_values=values,
                                 solver=pybamm.IDAKLUSolver(options=options))

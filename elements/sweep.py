@@ -52,6 +52,10 @@ class Span(Strict):
             raise ValueError(f"logspace needs positive ends, got [{a}, {b}]")
         return self
 
+    @property
+    def n(self) -> int:
+        return (self.linspace or self.logspace)[2]
+
     def values(self) -> list[float]:
         if self.linspace:
             return np.linspace(*self.linspace).tolist()
@@ -162,6 +166,7 @@ class SweepSpec(Strict):
     latin_hypercube: Sampled | None = None
     outputs: OutputSpec = Field(default_factory=OutputSpec)
     chunk_size: int | None = Field(None, ge=1)
+    allow_large: bool = Field(False, description="run a sweep larger than sweepfit.sweep.max-points")
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
@@ -172,6 +177,12 @@ class SweepSpec(Strict):
             raise ValueError(f"every point needs the same variables; the first has {sorted(self.points[0])}")
         if self.grid and any(isinstance(v, list) and not v for v in self.grid.values()):
             raise ValueError("every grid variable needs at least one value")
+        limit = int(config.get("sweep.max-points"))
+        if self.size > limit and not self.allow_large:
+            shape = " x ".join(f"{v.n if isinstance(v, Span) else len(v):,}" for v in self.grid.values()) \
+                if self.grid else f"{self.size:,} points"
+            raise ValueError(f"the sweep has {self.size:,} points ({shape}), more than sweepfit.sweep.max-points = "
+                             f"{limit:,}; set allow_large: true in the element to run it, or raise the limit")
         names = self.variables
         placeholders = self.protocol.placeholders
         problems = [f"experiment placeholder {{{p}}} has no values: sweep it in {samplers[0]}"
@@ -193,6 +204,13 @@ class SweepSpec(Strict):
         if placeholders:
             _check_experiment(self.protocol, _first_values(self))
         return self
+
+    @property
+    def size(self) -> int:
+        """Points the sweep solves."""
+        if self.grid is not None:
+            return math.prod(v.n if isinstance(v, Span) else len(v) for v in self.grid.values())
+        return len(self.points) if self.points is not None else (self.random or self.latin_hypercube).n
 
     @property
     def sampler(self) -> str:
@@ -495,6 +513,10 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
     plan = replace(plan, layout=layout)
     todo = [int(c) for c in np.flatnonzero(~sweep_store.done(Path(path), group))]
     skipped = layout.n_chunks - len(todo)
+    if measured:  # before the first chunk: the size and a time estimated from a measured solve
+        per_point = measured["solve_s"] + measured["build_s"] * measured["setups"] / layout.n_points
+        ctx.report(Progress(unit="chunks", done=skipped, total=layout.n_chunks,
+                            eta_s=per_point * layout.n_points / max(ctx.workers, 1)))
     wave = max(1, 32 * ctx.workers)
     shipped = replace(plan, values={})  # each chunk task carries its own points, not the whole sample
     started = reported = time.perf_counter()
@@ -506,7 +528,9 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
         for _ in ctx.unordered(label)(partial(solve_chunk, shipped), items):
             done += 1
             if time.perf_counter() - reported > REPORT_EVERY or done == layout.n_chunks:
-                ctx.report(Progress(unit="chunks", done=done, total=layout.n_chunks))
+                rate = (done - skipped) / (time.perf_counter() - started)
+                ctx.report(Progress(unit="chunks", done=done, total=layout.n_chunks,
+                                    eta_s=(layout.n_chunks - done) / rate))
                 reported = time.perf_counter()
     wall = time.perf_counter() - started
     found = sweep_store.open_group(Path(path), group, mode="r")

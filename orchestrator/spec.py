@@ -51,12 +51,38 @@ def read(source: str | Path | dict[str, Any]) -> dict[str, Any]:
             raise FileNotFoundError(f"pipeline file {str(path)!r} does not exist")
         text, where = path.read_text(), str(path)
     try:
-        loaded = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        loaded = (json.loads(text, object_pairs_hook=_unique) if text.lstrip().startswith("{")
+                  else yaml.load(text, Loader=_UniqueKeys))  # noqa: S506 - a SafeLoader subclass
+    except (json.JSONDecodeError, yaml.YAMLError, DuplicateKey) as exc:
         raise SpecError([(where, f"not valid YAML or JSON: {exc}")]) from exc
     if not isinstance(loaded, dict):
         raise SpecError([("(top level)", f"a pipeline is a mapping, got {type(loaded).__name__}")])
     return loaded
+
+
+class DuplicateKey(ValueError):
+    """A mapping that gives the same key twice (YAML and JSON parsers would silently keep the last)."""
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise DuplicateKey(f"key {key!r} is given twice, on lines {seen[key]} and {line}; keep one")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise DuplicateKey(f"key {key!r} is given twice; keep one")
+        found[key] = value
+    return found
 
 
 def load_pipeline(source: str | Path | dict[str, Any] | Pipeline) -> Pipeline:

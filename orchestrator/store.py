@@ -20,6 +20,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import secrets
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +37,28 @@ _RUN_RECORD = "_run.json"
 _ELEMENT_RECORDS = "_elements"
 
 
+class StoreError(ValueError):
+    """A store root that cannot hold runs: not a folder, not writable, or out of space."""
+
+
 def root(store: str | Path | None = None) -> Path:
     """The store root: the argument, else ``sweepfit.store`` from dask.config."""
     return Path(config.get("store", store)).expanduser().resolve()
+
+
+def writable_root(store: str | Path | None = None) -> Path:
+    """The store root, checked to be a folder this process can write runs into (made if missing)."""
+    path = root(store)
+    fix = "give another folder with --store or DASK_SWEEPFIT__STORE"
+    if path.exists() and not path.is_dir():
+        raise StoreError(f"store root {path} is a file, not a folder; {fix}")
+    try:
+        (path / "runs").mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path / "runs", prefix=".probe-"):
+            pass
+    except OSError as exc:
+        raise StoreError(f"store root {path} is not writable ({exc.strerror or exc}); {fix}") from None
+    return path
 
 
 def now() -> str:
@@ -82,14 +103,21 @@ def jsonable(value: Any) -> Any:
 
 
 def create_run(attrs: dict[str, Any], elements: dict[str, dict[str, Any]], store: str | Path | None = None) -> Path:
-    """Create a run: its attributes, written once, and a pending record per element."""
-    path = root(store) / "runs" / f"{attrs['run_id']}.zarr"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    group = zarr.open_group(path, mode="w-")
-    group.attrs.update(jsonable({**attrs, "created": now(), "element_names": list(elements)}))
-    for name, record in elements.items():
-        write_element(path, name, status=Status.PENDING, **record)
-    write_run(path, status=Status.PENDING)
+    """Create a run: its attributes, written once, and a pending record per element.
+
+    A failure part way (a full disk) removes what was written: a run exists whole or not at all.
+    """
+    path = writable_root(store) / "runs" / f"{attrs['run_id']}.zarr"
+    try:
+        group = zarr.open_group(path, mode="w-")
+        group.attrs.update(jsonable({**attrs, "created": now(), "element_names": list(elements)}))
+        for name, record in elements.items():
+            write_element(path, name, status=Status.PENDING, **record)
+        write_run(path, status=Status.PENDING)
+    except OSError as exc:
+        shutil.rmtree(path, ignore_errors=True)
+        raise StoreError(f"could not create run {attrs['run_id']} in {path.parent} ({exc.strerror or exc}); "
+                         "nothing was kept") from exc
     return path
 
 

@@ -52,6 +52,10 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
@@ -71,6 +75,7 @@ class Progress(Record):
     done: int = 0
     total: int | None = None
     evaluations: int | None = None
+    eta_s: float | None = None  # estimated seconds left
     parameters: list[str] = []
     best_cost: list[float | None] = []
     best_x: list[list[float]] = []
@@ -84,6 +89,8 @@ class Progress(Record):
             text += f"  best {_fmt(self.best_cost[-1])}"
         if self.evaluations is not None:
             text += f"  ({self.evaluations} evals)"
+        if self.eta_s is not None and self.total is not None and self.done < self.total:
+            text += f"  ~{_duration(self.eta_s)} left"
         return text
 
 

@@ -1,0 +1,81 @@
+"""Bad and oversized input, and runs whose every candidate fails: one clear line, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import orchestrator
+from orchestrator.cli import app
+from orchestrator.spec import SpecError, load_pipeline
+from tests.conftest import D_N, D_P, fit_pipeline, run_serially
+
+
+def cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_a_fit_whose_every_candidate_fails_completes_and_every_view_prints_it(short_csv, tmp_path):
+    frame = pd.read_csv(short_csv).assign(**{"Current [A]": 1e6})  # no cell survives a megaampere
+    frame.to_csv(tmp_path / "absurd.csv", index=False)
+    info = run_serially(fit_pipeline(tmp_path / "absurd.csv", popsize=2, maxiter=1), tmp_path / "store")
+    assert info["status"] == "completed"
+    fit = info["elements"]["fit"]
+    assert fit["summary"]["cost"] is None  # inf, stored as JSON null
+    tree = orchestrator.open_run(info["run_id"], tmp_path / "store")
+    assert set(tree["fit"].to_dataset().status.values) <= {"infeasible", "timeout"}
+    store = str(tmp_path / "store")
+    for args in (["status", info["run_id"]], ["result", info["run_id"]], ["result", info["run_id"], "--json"],
+                 ["status", info["run_id"], "--json"], ["list"], ["lineage", info["run_id"]]):
+        done = cli(*args, "--store", store)
+        assert done.exit_code == 0 and done.exception is None, (args, done.output)
+    assert "cost -" in cli("result", info["run_id"], "--store", store).output
+    assert json.loads(cli("result", info["run_id"], "--store", store, "--json").output)["elements"]["fit"]["summary"]["cost"] is None
+    table = orchestrator.runs_table(store)
+    assert table.loc[0, "cost"] is None or pd.isna(table.loc[0, "cost"])
+
+
+def test_a_key_given_twice_is_an_error_naming_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("elements:\n  fit:\n    element_type: entry\n    values: {x: 1}\n  fit:\n    element_type: entry\n")
+    with pytest.raises(SpecError, match=r"twice.yaml: not valid YAML or JSON: key 'fit' is given twice, on lines 2 and 5"):
+        load_pipeline(path)
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"maxiter": -1}, "elements.fit.optimizer.maxiter: Input should be greater than or equal to 1"),
+    ({"popsize": 0}, "elements.fit.optimizer.popsize: Input should be greater than or equal to 1"),
+    ({"recombination": 2}, "elements.fit.optimizer.recombination: Input should be less than or equal to 1"),
+])
+def test_impossible_optimizer_options_are_rejected(short_csv, option, message):
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(fit_pipeline(short_csv, **option))
+    assert message in str(caught.value)
+
+
+def test_a_sweep_over_the_size_limit_needs_allow_large(tmp_path):
+    sweep = {"element_type": "sweep", "protocol": {"current": 5.0, "duration": 600},
+             "grid": {D_N: {"logspace": [1e-15, 1e-13, 10000]}, D_P: {"linspace": [1e-15, 1e-14, 1000]}}}
+    with pytest.raises(SpecError, match=r"the sweep has 10,000,000 points \(10,000 x 1,000\), more than "
+                                         r"sweepfit.sweep.max-points = 1,000,000; set allow_large: true"):
+        load_pipeline({"elements": {"grid": sweep}})
+    assert load_pipeline({"elements": {"grid": {**sweep, "allow_large": True}}}).elements["grid"].size == 10_000_000
+
+
+@pytest.mark.parametrize("kind", ["file", "missing parent"])
+def test_a_store_root_that_cannot_hold_runs_is_one_line_and_exit_2(tmp_path, kind):
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({"elements": {"a": {"element_type": "entry", "values": {"x": 1}}}}))
+    if kind == "file":
+        store = tmp_path / "a-file"
+        store.write_text("not a folder")
+        expected = f"store root {store} is a file, not a folder"
+    else:
+        store = tmp_path / "a-file" / "below"  # a path under a file: no folder can be made there
+        (tmp_path / "a-file").write_text("")
+        expected = f"store root {store} is not writable"
+    done = cli("run", str(tmp_path / "p.yaml"), "--store", str(store))
+    assert done.exit_code == 2 and expected in done.output and "Traceback" not in done.output
