@@ -16,6 +16,8 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from elements.core.units import describe
+
 STATUS_PENDING = "pending"
 
 
@@ -91,7 +93,7 @@ def allocate(
     spaced = {k: v for k, v in coords.items() if " " in k and k not in dims}
     data.update(spaced)
     coords = {k: v for k, v in coords.items() if k not in spaced}
-    ds = xr.Dataset(data, coords={**coords, **series_dims}, attrs=attrs)
+    ds = describe(xr.Dataset(data, coords={**coords, **series_dims}, attrs=attrs))  # units, long names
     encoding = {name: {"chunks": block + extra} for name in series + (["step_time"] if step_time else [])}
     encoding.update({name: {"chunks": block} for name in [*summaries, "status", "message"]})
     encoding.update({name: {"chunks": (1,)} for name in ("chunk_done", "solve_count")})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -406,3 +407,49 @@ def monitor(
 
     serve(store=store, port=port, address=address)
 
+
+class FigureFormat(str, Enum):
+    png = "png"
+    svg = "svg"
+
+
+@app.command()
+def plot(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    element: Annotated[Optional[str], typer.Argument(help="One element's figures (default: every element's).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder (default <store>/runs/<run id>.figures).")] = None,
+    fmt: Annotated[FigureFormat, typer.Option("--format", help="Image format.")] = FigureFormat.png,
+    store: StoreOption = None,
+) -> None:
+    """Write a run's figures, made from the store alone, as <out>/<element>/<figure>, and print their paths.
+
+    Fits: model vs data with residuals, cost and parameters per generation; validations: overlays
+    with their metrics; sweeps: each summary over the swept variables and families of curves.
+    """
+    from orchestrator.figures import plot as write_figures
+
+    try:
+        written = write_figures(run_id, element, out=out, fmt=fmt.value, store=store)
+    except ValueError as exc:
+        _fail(exc)
+    if not written:
+        what = f"element {element!r} of run {run_id} has no results" if element else f"no element of run {run_id} has results"
+        console.print(f"no figures: {what} yet (see `sweepfit status {run_id}`)", highlight=False, markup=False)
+        raise typer.Exit(1)
+    for path in written:
+        typer.echo(str(path))
+
+
+@app.command()
+def report(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    out: Annotated[Optional[Path], typer.Option("--out", help="HTML file (default <store>/runs/<run id>.html).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Write one self-contained HTML page of a run (status, summaries, figures, lineage, spec) and print its path."""
+    from orchestrator.report import write_report
+
+    try:
+        typer.echo(str(write_report(run_id, out, store=store)))
+    except ValueError as exc:
+        _fail(exc)

@@ -31,6 +31,7 @@ import zarr
 from elements.core import config
 from elements.core.status import Status
 from elements.core.storage import consolidate, read_json, write_json
+from elements.core.units import describe
 
 _CANCEL_MARKER = "cancel-requested"
 _RUN_RECORD = "_run.json"
@@ -175,10 +176,16 @@ def derive_status(record: str | None, elements: list[str], *, canceled: bool) ->
 
 
 def write_datasets(path: Path, element: str, datasets: dict[str, xr.Dataset]) -> None:
-    """Write an element's datasets ('' is the element's own group, others are child paths)."""
+    """Write an element's datasets ('' is the element's own group, others are child paths).
+
+    Variables get a ``long_name`` and their ``units`` (:func:`elements.core.units.describe`), so
+    plots label their axes.
+    """
+    spec = zarr.open_group(path, mode="r").attrs.get("spec", {}).get("elements", {}).get(element)
     for sub in sorted(datasets, key=len):
         group = f"{element}/{sub}" if sub else element
-        _portable_strings(datasets[sub]).to_zarr(path, group=group, mode="w", consolidated=False)
+        described = describe(datasets[sub], spec=spec)
+        _portable_strings(described).to_zarr(path, group=group, mode="w", consolidated=False)
     consolidate(path)
 
 
