@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from elements.core import config
 from elements.core.status import Status
-from elements.core.storage import consolidate
+from elements.core.storage import consolidate, read_json
 from orchestrator import store as stores
+from orchestrator.liveness import lost
 
 # Code whose version changes numbers. sweepfit's own version only moves on release: recompute edited
 # code with force=True / --no-cache.
@@ -91,3 +95,78 @@ def copy_element(hit: dict[str, Any], path: Path, name: str) -> None:
     if source.is_dir():
         shutil.copytree(source, target)
         consolidate(path)
+
+
+def _claim_path(key: str, store: str | Path) -> Path:
+    return Path(store) / "claims" / f"{key}.json"
+
+
+def claim(key: str, store: str | Path, owner: dict[str, Any]) -> bool:
+    """Take the right to compute ``key`` in this store; False when another run holds it.
+
+    A claim is a file made with O_EXCL (atomic on local and NFS file systems), so of two
+    identical runs started together exactly one computes and the other waits for it.
+    """
+    path = _claim_path(key, store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as out:
+        json.dump(owner, out)
+    return True
+
+
+def release(key: str, store: str | Path) -> None:
+    _claim_path(key, store).unlink(missing_ok=True)
+
+
+def wait_for_twin(
+    key: str, store: str | Path, owner: dict[str, Any], *, check: Callable[[], None], poll: float = 0.5,
+    patience: float = 5.0,
+) -> dict[str, Any] | None:
+    """Claim ``key``, or wait while the run that holds it computes it.
+
+    Returns the twin's finished element (as :func:`find` does) to load instead of computing, or
+    None once this run holds the claim and must compute (and later :func:`release`) it. A claim
+    whose holder failed, was canceled or has looked lost for ``patience`` seconds is taken over.
+    """
+    dead_since: float | None = None
+    while not claim(key, store, owner):
+        holder = read_json(_claim_path(key, store))
+        state, attrs = _holder_state(holder)
+        if state == Status.COMPLETED:
+            entry = attrs["elements"][holder["element"]]
+            return {"run_id": attrs["run_id"], "element": holder["element"], "path": Path(holder["run"]), "entry": entry}
+        if state is None:
+            dead_since = dead_since or time.monotonic()
+            if time.monotonic() - dead_since > patience:
+                release(key, store)  # the holder will never finish it: take over
+                dead_since = None
+                continue
+        else:
+            dead_since = None
+        check()
+        time.sleep(poll)
+    # A holder releases its claim after it completes: look again before computing it a second time.
+    hit = find(key, store, exclude=Path(owner["run"]))
+    if hit is not None:
+        release(key, store)
+    return hit
+
+
+def _holder_state(holder: dict[str, Any]) -> tuple[Status | None, dict[str, Any]]:
+    """The holding element's status (and its run) while it is worth waiting for, else None."""
+    if not holder:
+        return Status.RUNNING, {}  # the claim is being written right now
+    try:
+        attrs = stores.read_attrs(Path(holder["run"]))
+    except (FileNotFoundError, ValueError, KeyError):
+        return None, {}
+    status = Status(attrs["elements"].get(holder["element"], {}).get("status", Status.FAILED))
+    if status == Status.COMPLETED:
+        return status, attrs
+    if status in (Status.PENDING, Status.RUNNING) and not Status(attrs["status"]).finished and not lost(attrs):
+        return status, attrs
+    return None, attrs

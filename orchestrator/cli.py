@@ -321,13 +321,14 @@ def status(
     """A run's status and each element's status and progress (lost: its scheduler or driver is gone)."""
     info = _run_info(run_id, store)
     if as_json:
-        keep = ("run_id", "project", "name", "status", "lost", "error", "created", "finished", "path",
+        keep = ("run_id", "project", "name", "status", "lost", "stalled", "error", "created", "finished", "path",
                 "cluster", "scheduler", "dashboard")
         elements = {n: {k: e.get(k) for k in ("status", "error", "progress", "worker") if e.get(k) is not None}
                     for n, e in info["elements"].items()}
         typer.echo(json.dumps({**{k: info[k] for k in keep if info.get(k) is not None}, "elements": elements}))
         return
-    typer.echo(f"run {info['run_id']}: {info['status']}" + (f" ({info['lost']})" if info.get("lost") else ""))
+    why = info.get("lost") or (info.get("stalled") if info["status"] == Status.STALLED else None)
+    typer.echo(f"run {info['run_id']}: {info['status']}" + (f" ({why})" if why else ""))
     if info.get("error"):
         typer.echo(f"  error: {info['error']}")
     if info.get("dashboard"):

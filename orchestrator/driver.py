@@ -55,27 +55,6 @@ def _has_key(dask_scheduler: Any, key: str) -> bool:
     return key in dask_scheduler.tasks
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")  # an exited child not yet reaped is a zombie
-
-
-def lost(attrs: dict[str, Any]) -> str | None:
-    """Why an unfinished run will never finish (its driver or scheduler is gone), else None."""
-    from clusters.remote import reachable
-
-    driver = attrs.get("driver")
-    if driver and driver["host"] == socket.gethostname() and not pid_alive(driver["pid"]):
-        return f"its driver process {driver['pid']} exited; see {driver['log']}"
-    address = attrs.get("scheduler")
-    if address and not reachable(address):
-        return f"its scheduler {address} does not answer"
-    return None
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a prepared sweepfit run on a new cluster.")
     parser.add_argument("path", type=Path)

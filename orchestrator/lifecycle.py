@@ -178,9 +178,10 @@ def execute(
 
 def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[dict[str, Any]], None]) -> str | None:
     """Wait for the graph; a reason when it cannot finish (no worker or no scheduler for too long)."""
-    limit = float(config.get("run.no-workers-timeout"))
+    stall, limit = float(config.get("run.stalled-after")), float(config.get("run.no-workers-timeout"))
     poll = float(config.get("run.poll"))
     since: float | None = None
+    stalled = False
     while not future.done():
         on_progress(stores.read_attrs(run.path))
         try:
@@ -190,12 +191,20 @@ def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[di
             workers, reason = 0, f"scheduler {client.scheduler.address} does not answer ({type(exc).__name__})"
         if workers:
             since = None
+            if stalled:  # workers came back (a nanny restart, an adaptive cluster scaling up)
+                stores.write_run(run.path, stalled=None)
+                stalled = False
         else:
             since = since or time.monotonic()
             if client.status != "running":
                 reason = f"lost the scheduler {client.scheduler.address}"
-            if time.monotonic() - since > limit:
+            waited = time.monotonic() - since
+            if waited > limit:
                 return f"{reason} for {limit:g} s (sweepfit.run.no-workers-timeout)"
+            if waited > stall and not stalled:
+                stores.write_run(run.path, stalled=f"{reason} since {stores.now()}; the run fails after "
+                                                   f"{limit:g} s without (sweepfit.run.no-workers-timeout)")
+                stalled = True
         time.sleep(poll)
     on_progress(stores.read_attrs(run.path))
     return None

@@ -12,7 +12,7 @@ from distributed import Client, fire_and_forget
 import clusters
 from clusters.remote import cancel_keys, reachable, remote_client
 from elements.core.status import Status
-from orchestrator import driver, lifecycle
+from orchestrator import driver, lifecycle, liveness
 from orchestrator import store as stores
 
 
@@ -113,7 +113,7 @@ def status(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
     """A run's id, path, project, status and per-element status, summaries and errors."""
     path = stores.run_path(run_id, store)
     attrs = stores.read_attrs(path)
-    keep = ("run_id", "project", "name", "status", "created", "updated", "finished", "error")
+    keep = ("run_id", "project", "name", "status", "created", "updated", "finished", "error", "stalled")
     return {**{k: attrs.get(k) for k in keep}, "path": str(path), "elements": attrs["elements"]}
 
 
@@ -123,7 +123,7 @@ def get(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
     info = status(run_id, store=store)
     attrs = stores.read_attrs(Path(info["path"]))
     info.update({k: attrs[k] for k in ("cluster", "scheduler", "dashboard") if k in attrs})
-    if not Status(info["status"]).finished and (reason := driver.lost(attrs)):
+    if not Status(info["status"]).finished and (reason := liveness.lost(attrs)):
         info.update(status=Status.LOST.value, lost=reason)
     return info
 

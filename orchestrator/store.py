@@ -152,6 +152,8 @@ def read_attrs(path: Path) -> dict[str, Any]:
             if element.get("status") == Status.PENDING:
                 element["status"] = Status.CANCELED.value
     status = derive_status(record.get("status"), [e["status"] for e in elements.values()], canceled=canceled)
+    if status == Status.RUNNING and record.get("stalled"):
+        status = Status.STALLED
     times = [r.get("updated", "") for r in (record, *elements.values())]
     finished = record.get("finished") or max((e.get("finished") or "" for e in elements.values()), default="")
     return {**attrs, **record, "status": status.value, "elements": elements, "updated": max(times),

@@ -110,16 +110,21 @@ def run_element(
 
     if own["status"] == Status.COMPLETED:  # a resumed run: this element finished before it stopped
         return dict(own.get("parameters", {}))
+    key, claimed = own.get("cache_key"), False
     try:
         check_canceled()
         write(status=Status.RUNNING, started=store.now(), worker=where())
+        started_solves, counts = engine.thread_solves(), {"solves": 0}
+        # Secedes from the worker's thread pool first: waiting for a twin holds no thread its chunks need.
+        mapper, unordered, workers = cluster_mapper(f"{name}-{run_id}", counts)
         hit = None
-        if attrs.get("use_cache", True):
-            hit = cache.find(own.get("cache_key"), root, exclude=run_path)
+        if attrs.get("use_cache", True) and key:
+            hit = cache.find(key, root, exclude=run_path)
+            if hit is None:  # an identical run may be computing it right now: wait for it
+                hit = cache.wait_for_twin(key, root, {"run": str(run_path), "element": name}, check=check_canceled)
+                claimed = hit is None
         if hit is not None:
             return _load_cached(hit, run_path, name)
-        started_solves, counts = engine.thread_solves(), {"solves": 0}
-        mapper, unordered, workers = cluster_mapper(f"{name}-{run_id}", counts)
         ctx = Context(
             name=name,
             parameters=dict(upstream),
@@ -143,8 +148,12 @@ def run_element(
         write(status=Status.FAILED, finished=store.now(), error=f"{type(exc).__name__}: {exc}",
               traceback=traceback.format_exc())
         raise
-    write(status=Status.COMPLETED, finished=store.now(), summary=result.summary, parameters=result.parameters,
-          solves=solves, outputs=_outputs(run_path, name, result.datasets))
+    else:
+        write(status=Status.COMPLETED, finished=store.now(), summary=result.summary, parameters=result.parameters,
+              solves=solves, outputs=_outputs(run_path, name, result.datasets))
+    finally:
+        if claimed:
+            cache.release(key, root)
     return result.parameters
 
 

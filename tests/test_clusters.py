@@ -21,7 +21,7 @@ from elements.core.status import Status, Summary
 from orchestrator import runner
 from orchestrator import store as stores
 from orchestrator.cli import app
-from orchestrator.driver import pid_alive
+from orchestrator.liveness import pid_alive
 from orchestrator.lifecycle import prepare
 from orchestrator.monitor import free_port
 

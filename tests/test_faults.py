@@ -79,3 +79,59 @@ def test_a_store_root_that_cannot_hold_runs_is_one_line_and_exit_2(tmp_path, kin
         expected = f"store root {store} is not writable"
     done = cli("run", str(tmp_path / "p.yaml"), "--store", str(store))
     assert done.exit_code == 2 and expected in done.output and "Traceback" not in done.output
+
+
+@pytest.mark.slow
+def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
+    """Both runs go to one scheduler; the second arrives while the first computes, waits, and loads."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from distributed import Client
+
+    from orchestrator.monitor import free_port
+
+    bin_ = Path(sys.executable).parent
+    address = f"tcp://127.0.0.1:{free_port()}"
+    logs = open(tmp_path / "dask.log", "w")
+    procs = [subprocess.Popen([bin_ / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                               "--dashboard-address", "127.0.0.1:0"], stdout=logs, stderr=subprocess.STDOUT),
+             subprocess.Popen([bin_ / "dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
+                               "--host", "127.0.0.1"], stdout=logs, stderr=subprocess.STDOUT)]
+    store = tmp_path / "store"
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+        (tmp_path / "fit.yaml").write_text(yaml.safe_dump(fit_pipeline(short_csv, popsize=6, maxiter=80, tol=0)))
+
+        def submit() -> str:
+            done = subprocess.run([bin_ / "sweepfit", "submit", "fit.yaml", "--cluster", address, "--store", "store"],
+                                  cwd=tmp_path, capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            return done.stdout.strip()
+
+        def fit(run_id: str) -> dict:
+            return orchestrator.get(run_id, store=store)["elements"]["fit"]
+
+        first = submit()
+        deadline = time.monotonic() + 120
+        while (fit(first).get("progress") or {}).get("done", 0) < 2:
+            assert time.monotonic() < deadline, fit(first)
+            time.sleep(0.2)
+        second = submit()
+        while not all(orchestrator.get(r, store=store)["status"] in ("completed", "failed", "lost") for r in (first, second)):
+            assert time.monotonic() < deadline + 180, [fit(first), fit(second)]
+            time.sleep(0.5)
+    finally:
+        for proc in reversed(procs):
+            proc.kill()
+            proc.wait()
+    computed, loaded = fit(first), fit(second)
+    assert computed["status"] == loaded["status"] == "completed"
+    assert computed["solves"] > 0 and "cached_from" not in computed  # one computation ...
+    assert loaded["solves"] == 0 and loaded["cached_from"]["run_id"] == first  # ... the twin waited and loaded it
+    assert loaded["started"] < computed["finished"]  # it arrived while the first computed
+    assert loaded["summary"]["parameters"] == computed["summary"]["parameters"]
+    assert not list((store / "claims").glob("*.json"))  # claims are released

@@ -22,6 +22,7 @@ class Status(str, Enum):
     FAILED = "failed"
     CANCELED = "canceled"
     LOST = "lost"  # an unfinished run whose scheduler or driver is gone: nothing will finish it
+    STALLED = "stalled"  # a running run whose cluster has had no worker for a while; it fails after a limit
 
     @property
     def finished(self) -> bool:
