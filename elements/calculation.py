@@ -21,7 +21,10 @@ CALCULATIONS: Registry[Callable[..., dict[str, float]]] = Registry("calculation"
 def initial_state(values: Any, model: ModelSpec, *, initial_state: float | str) -> dict[str, float]:
     """Initial particle concentrations for a state of charge (0-1) or a voltage ("4.1 V")."""
     names = [f"Initial concentration in {e} electrode [mol.m-3]" for e in ("negative", "positive")]
-    values.set_initial_state(initial_state, options=model.options)
+    import pybamm
+
+    # PyBaMM reads defaulted option values (e.g. 'open-circuit potential'): a plain dict lacks them.
+    values.set_initial_state(initial_state, options=pybamm.BatteryModelOptions(model.options))
     return {name: float(values[name]) for name in names}
 
 

@@ -205,9 +205,11 @@ def load_db(target: str, options: DataOptions, base_dir: Path, required: tuple[s
     given = [k for k in _ADD_ONLY if k in options.model_fields_set]
     if given:
         raise DataError(f"db:{target}: {given} shaped the data when it was added and cannot be given "
-                        f"again; only column_map, steps and time_range apply to stored data")
+                        f"again; only column_map and the filters (steps, time_range, voltage_range, drop_rests, "
+                        f"resample) apply to stored data")
     frame, attrs = load(target)
     source = f"db:{attrs['id']}"
-    if options.model_fields_set & {"column_map", "steps", "time_range"}:
+    if options.model_fields_set & {"column_map", "steps", "time_range", "voltage_range", "drop_rests", "rest_current",
+                                   "resample"}:
         frame = normalise(frame, options.model_copy(update={"current_sign": "positive_discharge"}), source, required)
     return [Measurement(attrs["name"], source, frame, attrs["id"])]

@@ -200,3 +200,30 @@ def test_resumed_run_keeps_elements_that_completed(short_csv, tmp_path):
     after = orchestrator.status(run.run_id, store=tmp_path)
     assert after["elements"]["fit"] == before  # not run again: same start time, same solves
     assert after["elements"]["check"]["status"] == after["status"] == "completed"
+
+
+def test_a_short_pulse_after_a_long_rest_is_not_stepped_over(tmp_path):
+    """The measured current's jumps are solver breakpoints: the pulse shows in the model's voltage."""
+    import pandas as pd
+    import pybamm
+
+    from elements.costs import COSTS
+    from elements.objectives import OBJECTIVES
+
+    t = np.arange(0.0, 4001.0, 10.0)
+    current = np.where((t > 3600) & (t <= 3900), 5.0, 0.0)
+    pd.DataFrame({"Time [s]": t, "Current [A]": current, "Voltage [V]": 3.9}).to_csv(tmp_path / "pulse.csv", index=False)
+    kind = OBJECTIVES["CurrentDriven"].model_validate({"data": f"file:{tmp_path / 'pulse.csv'}", "model": {"type": "SPMe"}})
+    [objective] = kind.build("pulse", inputs=(), existing={}, cost=COSTS["RMSE"](), base_dir=tmp_path)
+    assert objective.setup.breakpoints == (3610.0, 3910.0)
+    [outcome] = objective.solve(np.empty((1, 0)))
+    # The same protocol as an Experiment, whose steps PyBaMM solves one by one: the reference.
+    steps = ["Rest for 3610 seconds", "Discharge at 5 A for 300 seconds", "Rest for 90 seconds"]
+    sim = pybamm.Simulation(pybamm.lithium_ion.SPMe(), parameter_values=pybamm.ParameterValues("Chen2020"),
+                            experiment=pybamm.Experiment(steps))
+    reference = sim.solve()["Voltage [V]"](t=t)
+    # Inside the pulse, after its first minute: the measured current ramps over one 10 s sample at
+    # each end, where the Experiment steps.
+    pulse = (t > 3670) & (t <= 3900)
+    # Without breakpoints the solver stepped over the whole pulse: the voltage stayed flat (measured).
+    np.testing.assert_allclose(outcome.value["Voltage [V]"][pulse], reference[pulse], atol=2e-3)

@@ -17,7 +17,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from elements.core.registry import Registry
 
@@ -60,6 +67,21 @@ class DataOptions(BaseModel):
         Constant current [A], in the file's sign convention, for files without a current column.
     time_range : (float, float), optional
         Keep rows with ``t0 <= "Time [s]" <= t1`` (file time, before the shift to 0).
+    voltage_range : (float, float), optional
+        Keep rows with ``v0 <= "Voltage [V]" <= v1``.
+    drop_rests : bool
+        Drop rows whose ``|"Current [A]"|`` is below ``rest_current``. Time is not closed up: a
+        rest in the middle leaves a gap that a current drive interpolates across.
+    rest_current : float
+        The rest threshold [A]; 1 mA by default, above a cycler's zero-current noise and below
+        any current a fit would drive with (a 1 A·h cell at C/1000).
+    resample : float, optional
+        Interpolate onto a uniform time base with this step [s], from 0 to the last time: voltage,
+        current and float columns linearly; integer and text columns (``"Step"``) take the
+        previous sample.
+
+    Filters apply in this order: ``steps``, ``time_range``, ``voltage_range``, ``drop_rests``;
+    then time starts at 0 and ``resample`` applies.
 
     Examples
     --------
@@ -78,12 +100,17 @@ class DataOptions(BaseModel):
     steps: list[int] | None = None
     current: float | None = None
     time_range: tuple[float, float] | None = None
+    voltage_range: tuple[float, float] | None = None
+    drop_rests: bool = False
+    rest_current: float = Field(1e-3, gt=0)
+    resample: float | None = Field(None, gt=0)
 
-    @field_validator("time_range")
+    @field_validator("time_range", "voltage_range")
     @classmethod
-    def _check_time_range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+    def _check_range(cls, value: tuple[float, float] | None, info: ValidationInfo) -> tuple[float, float] | None:
         if value is not None and not value[0] < value[1]:
-            raise ValueError(f"time_range must be [t0, t1] with t0 < t1, got {list(value)}")
+            a = info.field_name[0]  # t or v
+            raise ValueError(f"{info.field_name} must be [{a}0, {a}1] with {a}0 < {a}1, got {list(value)}")
         return value
 
 
@@ -279,14 +306,22 @@ def normalise(
         raise DataError(f"{label}: column_map names column(s) {unknown} that the file does not "
                         f"have; present columns: {list(frame.columns)}")
     frame = frame.rename(columns=options.column_map)
+    repeated = list(dict.fromkeys(frame.columns[frame.columns.duplicated()]))
+    if repeated:
+        raise DataError(f"{label}: column(s) {repeated} appear more than once (after columns= and column_map="
+                        f"{options.column_map}); give each column its own name")
     if options.current is not None:
         if CURRENT in frame.columns:
             raise DataError(f"{label}: column {CURRENT!r} is present and current= was also given; "
                             f"drop one of them")
         frame = frame.assign(**{CURRENT: options.current})
     filters = [STEP] if options.steps is not None else []
-    if options.time_range is not None:
+    if options.time_range is not None or options.resample is not None:
         filters.append(TIME)
+    if options.voltage_range is not None:
+        filters.append(VOLTAGE)
+    if options.drop_rests:
+        filters.append(CURRENT)
     missing = [c for c in dict.fromkeys((*required, *filters)) if c not in frame.columns]
     if missing:
         raise DataError(_missing_message(label, missing, list(frame.columns)))
@@ -297,9 +332,14 @@ def normalise(
         frame = frame[frame[STEP].isin(options.steps)]
     if options.time_range is not None:
         frame = frame[frame[TIME].between(*options.time_range)]
+    if options.voltage_range is not None:
+        frame = frame[frame[VOLTAGE].between(*options.voltage_range)]
+    if options.drop_rests:
+        frame = frame[frame[CURRENT].abs() >= options.rest_current]
     if frame.empty:
-        how = f" after filtering (steps={options.steps}, time_range={options.time_range})"
-        raise DataError(f"{label}: no data rows" + (how if filters or options.time_range else ""))
+        how = (f" after filtering (steps={options.steps}, time_range={options.time_range}, "
+               f"voltage_range={options.voltage_range}, drop_rests={options.drop_rests})")
+        raise DataError(f"{label}: no data rows" + (how if filters else ""))
     frame = _numeric(frame, [c for c in required if c not in (TIME, STEP)], label)
     if has_time:
         time = frame[TIME].to_numpy()
@@ -315,21 +355,48 @@ def normalise(
     if CURRENT in frame.columns:
         sign = -1.0 if options.current_sign == "positive_charge" else 1.0
         frame[CURRENT] = sign * pd.to_numeric(frame[CURRENT], errors="coerce").to_numpy(dtype=float)
+    if options.resample is not None:
+        frame = _resampled(frame, options.resample)
     return frame
 
 
+def _resampled(frame: pd.DataFrame, step: float) -> pd.DataFrame:
+    """``frame`` on times 0, step, 2 step, ... up to its last time: voltage, current and other float
+    columns interpolated linearly, integer and other columns (a step number, an event label) held
+    from the previous sample."""
+    time = frame[TIME].to_numpy()
+    grid = np.arange(0.0, time[-1] + step * 1e-9, step)
+    previous = np.searchsorted(time, grid, side="right") - 1
+    columns = {}
+    for name, column in frame.items():
+        if name == TIME:
+            columns[name] = grid
+        elif name in (VOLTAGE, CURRENT) or pd.api.types.is_float_dtype(column):
+            columns[name] = np.interp(grid, time, column.to_numpy(dtype=float))
+        else:
+            columns[name] = column.to_numpy()[previous]
+    return pd.DataFrame(columns)
+
+
 def _numeric(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFrame:
-    """Convert ``columns`` to numbers, reporting every non-numeric or NaN column at once."""
+    """Convert ``columns`` to numbers, reporting every non-numeric, NaN or infinite column at once."""
     problems = []
     for column in columns:
+        if pd.api.types.is_bool_dtype(frame[column]):  # to_numeric keeps booleans as they are
+            problems.append(f"column {column!r} holds true/false values, not numbers")
+            continue
         values = pd.to_numeric(frame[column], errors="coerce")
         text = values.isna() & frame[column].notna()
+        infinite = values.astype(float).abs() == np.inf
         if text.any():
             problems.append(f"column {column!r} has {text.sum()} non-numeric value(s), the first "
                             f"{frame[column][text].iloc[0]!r} at row {text.idxmax()}")
         elif values.isna().any():
             problems.append(f"column {column!r} has {values.isna().sum()} NaN value(s), the first "
                             f"at row {values.isna().idxmax()}")
+        elif infinite.any():
+            problems.append(f"column {column!r} has {infinite.sum()} infinite value(s), the first "
+                            f"at row {infinite.idxmax()}")
         frame = frame.assign(**{column: values})
     if problems:
         raise DataError(f"{label}: " + "; ".join(problems) + ". Fix or drop those rows, exclude "

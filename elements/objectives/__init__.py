@@ -46,6 +46,11 @@ class Objective:
         """Model against data, for the store and the figures."""
         raise NotImplementedError
 
+    def least_squares(self) -> Any:
+        """This objective as a least-squares problem (residuals with a Jacobian) for ``LevenbergMarquardt``,
+        or None (the default): see :class:`elements.optimizers.levenberg_marquardt.LeastSquares`."""
+        return None
+
 
 class ObjectiveKind(Kind):
     """Spec side: the options of one kind of objective, as written in a pipeline."""

@@ -2,31 +2,79 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
-from pydantic import Field, field_serializer
+from pydantic import Field, field_serializer, field_validator
 
 from elements import engine
-from elements.core.data import CURRENT, DataError, DataOptions, Measurement, dataframe_sha256, load_measurements
+from elements.core.data import (
+    CURRENT,
+    TIME_SERIES,
+    DataError,
+    DataOptions,
+    Measurement,
+    dataframe_sha256,
+    load_measurements,
+)
 from elements.costs import Cost
-from elements.models import unknown_parameters
+from elements.models import parameter_values, unknown_parameters
 from elements.objectives import OBJECTIVES, ObjectiveKind
 from elements.objectives.simulated import SimulatedSeries
-from elements.schema import ModelSpec, ParameterSetName
+from elements.schema import ModelSpec, ParameterSetName, Strict
+
+INITIAL_CONCENTRATIONS = tuple(f"Initial concentration in {e} electrode [mol.m-3]" for e in ("negative", "positive"))
+FROM_DATA = "from data"
+_VOLTS = re.compile(r"\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*V\s*")
+
+
+class Variable(Strict):
+    """How one compared variable counts in the objective's cost."""
+
+    weight: float = Field(1.0, gt=0)
 
 
 @OBJECTIVES.register("CurrentDriven")
 class CurrentDriven(ObjectiveKind):
-    """One measured data set (or a folder of them) and the model that the measured current drives."""
+    """One measured data set (or a folder of them) and the model that the measured current drives.
+
+    ``variables`` lists the compared variables, or maps each to its options (``weight``). With
+    ``normalise``, each variable's residual is divided by the standard deviation of its data before
+    the cost is taken: a volt and a kelvin are not commensurable, and a residual in units of the
+    data's own spread makes an RMSE ``sqrt(1 - R^2)`` for every variable, so voltage and
+    temperature count alike whatever their units, offsets (an ambient of 298 K) or swings, and
+    ``weight`` then says how much each counts. The standard deviation rather than the range, as
+    one noisy sample moves a range but hardly a standard deviation. ``normalise`` defaults to
+    on when more than one variable is compared; a single variable keeps its cost in its own units.
+
+    ``initial_state`` starts each simulation at a state of charge (0-1), a voltage (``"4.1 V"``)
+    or ``"from data"``: the measurement's first voltage, which should be a rest (open-circuit)
+    reading. The initial concentrations follow from the parameter values the objective is built
+    with (upstream results included, so after an electrode balancing), as
+    ``ParameterValues.set_initial_state`` computes them.
+    """
 
     type: Literal["CurrentDriven"] = "CurrentDriven"
     data: str | DataOptions | pd.DataFrame
     model: ModelSpec = Field(default_factory=ModelSpec)
     parameter_set: ParameterSetName = "Chen2020"
     parameters: dict[str, float] = Field(default_factory=dict)
-    variables: list[str] = Field(default_factory=lambda: ["Voltage [V]"], min_length=1)
+    variables: list[str] | dict[str, Variable] = Field(default_factory=lambda: ["Voltage [V]"], min_length=1)
+    normalise: bool | None = None
+    initial_state: float | str | None = None
+
+    @field_validator("initial_state")
+    @classmethod
+    def _initial_state(cls, value: float | str | None) -> float | str | None:
+        if isinstance(value, str) and value != FROM_DATA and not _VOLTS.fullmatch(value):
+            raise ValueError(f"initial_state must be a state of charge in [0, 1], a voltage such as '4.1 V', "
+                             f"or {FROM_DATA!r}; got {value!r}")
+        if isinstance(value, (int, float)) and not 0 <= value <= 1:
+            raise ValueError(f"initial_state as a state of charge must lie in [0, 1], got {value}")
+        return value
 
     @field_serializer("data")
     def _data(self, data: Any) -> Any:
@@ -34,11 +82,22 @@ class CurrentDriven(ObjectiveKind):
             return f"dataframe:{dataframe_sha256(data)}"
         return data.model_dump() if isinstance(data, DataOptions) else data
 
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each compared variable's weight."""
+        if isinstance(self.variables, list):
+            return dict.fromkeys(self.variables, 1.0)
+        return {name: v.weight for name, v in self.variables.items()}
+
+    def required(self) -> tuple[str, ...]:
+        """The columns every data set must have."""
+        return TIME_SERIES
+
     def measurements(self, name: str, base_dir: Path) -> list[Measurement]:
         """The data sets, each checked to hold every variable it is compared on."""
-        found = load_measurements(self.data, base_dir=base_dir)
+        found = load_measurements(self.data, base_dir=base_dir, required=self.required())
         for m in found:
-            missing = [v for v in self.variables if v not in m.frame.columns]
+            missing = [v for v in self.weights if v not in m.frame.columns]
             if missing:
                 raise DataError(
                     f"objective {name!r}: data {m.source!r} has no column {missing[0]!r} to compare "
@@ -53,28 +112,86 @@ class CurrentDriven(ObjectiveKind):
     def unknown_parameters(self, names: list[str]) -> list[str]:
         return unknown_parameters(self.parameter_set, names)
 
+    def fixed(
+        self, name: str, m: Measurement, *, inputs: tuple[str, ...], existing: dict[str, float]
+    ) -> dict[str, float]:
+        """The values a simulation of ``m`` holds fixed: those so far, the objective's own, and the
+        initial concentrations of ``initial_state``."""
+        fixed = {k: v for k, v in existing.items() if k not in inputs}
+        fixed.update(self.parameters)
+        if self.initial_state is None:
+            return fixed
+        state = f"{float(m.voltage[0])} V" if self.initial_state == FROM_DATA else self.initial_state
+        try:
+            found = initial_concentrations(self.parameter_set, fixed, state, self.model.options)
+        except ValueError as exc:
+            raise DataError(f"objective {name!r}: initial_state {state!r} (from {m.source!r}) is not a state of "
+                            f"{self.parameter_set} with the values so far: {exc}. Start the data at a rest "
+                            f"within the cut-offs (time_range=, steps=), or give a voltage or state of charge") from exc
+        return {**fixed, **{c: v for c, v in found.items() if c not in inputs}}
+
+    def series(self, label: str, m: Measurement, setup: engine.Setup, cost: Cost) -> dict[str, Any]:
+        """The arguments of a :class:`SimulatedSeries` named ``label`` comparing ``m`` with ``setup``."""
+        weights = self.weights
+        data = {v: m.frame[v].to_numpy(dtype=float) for v in weights}
+        normalise = len(weights) > 1 if self.normalise is None else self.normalise
+        if normalise:
+            flat = [v for v, values in data.items() if not np.std(values) > 0]
+            if flat:
+                raise DataError(f"objective {label!r}: data {m.source!r} has no spread in {flat} to normalise "
+                                f"by; compare other variables or set normalise: false")
+        return {
+            "name": label, "setup": setup, "time": m.time, "data": data, "cost_kind": cost,
+            "weight": self.weight, "weights": weights,
+            "scales": {v: float(np.std(values)) for v, values in data.items()} if normalise else None,
+            "extra": {"current": m.frame[CURRENT].to_numpy(dtype=float)} if CURRENT in m.frame else None,
+        }
+
     def build(
         self, name: str, *, inputs: tuple[str, ...], existing: dict[str, float], cost: Cost, base_dir: Path
     ) -> list[SimulatedSeries]:
         found = self.measurements(name, base_dir)
-        fixed = {k: v for k, v in existing.items() if k not in inputs}
-        fixed.update(self.parameters)
-        return [
-            SimulatedSeries(
-                name=name if len(found) == 1 else f"{name}/{m.name}",
-                setup=engine.Setup(
-                    model=self.model.type, model_options=dict(self.model.options),
-                    parameter_set=self.parameter_set, fixed=fixed, inputs=inputs, outputs=tuple(self.variables),
-                    profile=(m.time, m.current), duration=float(m.time[-1]), t_eval=m.time,
-                ),
-                time=m.time,
-                data={v: m.frame[v].to_numpy(dtype=float) for v in self.variables},
-                cost_kind=cost,
-                weight=self.weight,
-                extra={"current": m.frame[CURRENT].to_numpy(dtype=float)},
+        objectives = []
+        for m in found:
+            setup = engine.Setup(
+                model=self.model.type, model_options=dict(self.model.options), parameter_set=self.parameter_set,
+                fixed=self.fixed(name, m, inputs=inputs, existing=existing), inputs=inputs,
+                outputs=tuple(self.weights), profile=(m.time, m.current), duration=float(m.time[-1]), t_eval=m.time,
+                breakpoints=engine.jumps(m.time, m.current),
             )
-            for m in found
-        ]
+            objectives.append(SimulatedSeries(**self.series(label(name, found, m), m, setup, cost)))
+        return objectives
 
 
-__all__ = ["CurrentDriven"]
+def label(name: str, found: list[Measurement], m: Measurement) -> str:
+    """An objective's name, or ``name/<file>`` when its source gives several measurements."""
+    return name if len(found) == 1 else f"{name}/{m.name}"
+
+
+def initial_concentrations(
+    parameter_set: str, values: dict[str, float], state: float | str, options: dict[str, Any]
+) -> dict[str, float]:
+    """Both electrodes' initial concentrations at a state of charge (0-1) or a voltage (``"4.1 V"``).
+
+    Raises ValueError for a voltage outside the cut-offs, where PyBaMM only warns and saturates.
+
+    Examples
+    --------
+    >>> found = initial_concentrations("Chen2020", {}, "4.0 V", {})
+    >>> round(found["Initial concentration in negative electrode [mol.m-3]"])
+    23024
+    """
+    import pybamm
+
+    params = parameter_values(parameter_set)
+    params.update(values, check_already_exists=False)
+    if isinstance(state, str):
+        volts = float(_VOLTS.fullmatch(state)[1])
+        limits = [float(params[f"{s} voltage cut-off [V]"]) for s in ("Lower", "Upper")]
+        if not limits[0] <= volts <= limits[1]:
+            raise ValueError(f"{volts} V lies outside the voltage cut-offs {limits}")
+    params.set_initial_state(state, options=pybamm.BatteryModelOptions(dict(options)))
+    return {c: float(params[c]) for c in INITIAL_CONCENTRATIONS}
+
+
+__all__ = ["CurrentDriven", "Variable", "initial_concentrations", "label"]

@@ -17,7 +17,11 @@ from elements.objectives import Objective
 
 @dataclass(frozen=True, eq=False)
 class SimulatedSeries(Objective):
-    """Compare ``data`` (variable -> values on ``time``) with the setup's solution on the same times."""
+    """Compare ``data`` (variable -> values on ``time``) with the setup's solution on the same times.
+
+    The cost is ``sum(weights[v] * cost(model[v] / scales[v], data[v] / scales[v]))`` over the
+    compared variables (weights and scales 1 where not given).
+    """
 
     name: str
     setup: engine.Setup
@@ -26,16 +30,26 @@ class SimulatedSeries(Objective):
     cost_kind: Cost
     weight: float = 1.0
     extra: dict[str, np.ndarray] | None = None  # other measured columns kept in the traces (current)
+    weights: dict[str, float] | None = None
+    scales: dict[str, float] | None = None
 
     def solve(self, X: np.ndarray) -> list[engine.Outcome]:
         inputs = [dict(zip(self.setup.inputs, map(float, row))) for row in np.atleast_2d(X)]
-        return engine.solve(self.setup, inputs, partial(_on_data_times, names=tuple(self.data), n=len(self.time)))
+        return engine.solve(self.setup, inputs, self.reader())
+
+    def reader(self) -> engine.Read:
+        """How a solution becomes an outcome: its values on the data's times."""
+        return partial(_on_data_times, names=tuple(self.data), n=len(self.time))
 
     def cost(self, outcome: engine.Outcome, cost: Cost | None = None) -> float:
         if outcome.value is None:
             return float("inf")
         measure = cost or self.cost_kind
-        return float(sum(measure(outcome.value[v], self.data[v]) for v in self.data))
+        weights, scales = self.weights or {}, self.scales or {}
+        return float(sum(
+            weights.get(v, 1.0) * measure(outcome.value[v] / scales.get(v, 1.0), data / scales.get(v, 1.0))
+            for v, data in self.data.items()
+        ))
 
     def traces(self, outcome: engine.Outcome) -> xr.Dataset:
         found: dict[str, Any] = {name: ("time", values) for name, values in (self.extra or {}).items()}

@@ -1,0 +1,322 @@
+"""``EIS``: an impedance spectrum and the equivalent circuit fitted to it (impedance.py's circuit strings).
+
+Data have three columns, ``Frequency [Hz]``, ``Z_real [Ohm]`` and ``Z_imag [Ohm]`` (``Z = Z_real +
+j Z_imag``: a capacitive arc has ``Z_imag < 0``). A header-less file such as impedance.py's example
+names them with ``columns``, in the file's order::
+
+    data: {source: file:eis.csv, columns: [Frequency [Hz], Z_real [Ohm], Z_imag [Ohm]]}
+
+The fitted parameters are the circuit's own names (``R0``, ``CPE1_0``, ``CPE1_1``, ...); every other
+parameter of the circuit takes its value from the objective's ``parameters`` or from upstream
+elements (an ``entry``), so a ``validation`` checks the values fitted upstream.
+
+The cost is the weighted sum of squared residuals of the real and imaginary parts,
+``sum_k (w'_k (Z'_model - Z'_data))^2 + (w''_k (Z''_model - Z''_data))^2``, with ``w = 1`` (``unit``),
+``w' = 1/|Z'_data|`` and ``w'' = 1/|Z''_data|`` (``proportional``), or ``w = 1/|Z_data|``
+(``modulus``, impedance.py's ``weight_by_modulus``): twice what :func:`elements.eis_fit.fit` minimises,
+so every optimizer minimises the same function and ``LevenbergMarquardt`` solves it directly. The
+fit element's ``cost:`` does not apply to EIS objectives; a validation's RMSE, MAE and Max are taken
+over the unweighted residuals, in Ohm.
+
+JAX is imported on first use (a spec is validated, an objective built), not when sweepfit starts;
+its 64-bit mode is switched on then (see :mod:`elements.circuits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pydantic import Field, field_serializer, field_validator, model_validator
+
+from elements import engine
+from elements.core.data import DataError, DataOptions, Measurement, dataframe_sha256, load_measurements
+from elements.core.registry import unknown_name
+from elements.costs import Cost
+from elements.objectives import OBJECTIVES, Objective, ObjectiveKind
+from elements.objectives.current_driven import label
+
+if TYPE_CHECKING:
+    from elements.circuits import Circuit
+    from elements.eis_fit import FitResult
+
+FREQUENCY, Z_REAL, Z_IMAG = "Frequency [Hz]", "Z_real [Ohm]", "Z_imag [Ohm]"
+SPECTRUM = (FREQUENCY, Z_REAL, Z_IMAG)
+
+
+def parse(string: str) -> Circuit:
+    """The circuit of an impedance.py string; a ValueError that points at a malformed part."""
+    from elements.circuits import Circuit
+
+    return Circuit(string)
+
+
+@lru_cache(maxsize=64)
+def fitted_circuit(string: str, names: tuple[str, ...], held: tuple[tuple[str, float], ...]) -> Circuit:
+    """``string``'s circuit as a function of ``names`` in that order, its other parameters at ``held``.
+
+    Cached per process: a worker builds (and JAX compiles) each circuit once, whatever the number
+    of tasks that use it.
+
+    Examples
+    --------
+    >>> circuit = fitted_circuit("R0-p(R1,C1)", ("C1", "R1"), (("R0", 0.01),))
+    >>> circuit.parameter_names
+    ('C1', 'R1')
+    >>> float(circuit.impedance([5.0, 0.02], [1e-6]).real[0])  # R0 + R1 at low frequency
+    0.03
+    """
+    full = parse(string)
+    if names == full.parameter_names and not held:
+        return full
+    return _held_class()(string, names, dict(held))
+
+
+@lru_cache(maxsize=1)
+def _held_class() -> type:
+    """The class of circuits with held parameters; made on first use, so JAX loads only when needed."""
+    from elements.circuits import Circuit
+
+    class Held(Circuit):
+        """A circuit whose parameters ``names`` (in that order) are free and the rest held at values.
+
+        :func:`elements.eis_fit.fit` takes it as any circuit, so it fits a subset of the parameters,
+        in the fit's order.
+        """
+
+        def __init__(self, string: str, names: tuple[str, ...], held: dict[str, float]) -> None:
+            super().__init__(string)
+            full = self.parameter_names
+            index = [full.index(name) for name in names]
+            self.held = tuple(sorted(held.items()))
+            self._free = np.array(index, dtype=int)
+            self._values = np.array([held.get(name, np.nan) for name in full], dtype=float)
+            self.parameter_names = tuple(names)
+            self.units = tuple(self.units[i] for i in index)
+            lower, upper = self.default_bounds
+            self.default_bounds = (lower[index], upper[index])
+            self.log_scaled = self.log_scaled[index]
+
+        def _impedance(self, params: Any, f: Any) -> Any:
+            import jax.numpy as jnp
+
+            if params.ndim == 0 or params.shape[-1] != self.n_parameters:
+                raise ValueError(f"{self!r} takes {self.n_parameters} parameters ({', '.join(self.parameter_names)}) "
+                                 f"along the last axis; got params of shape {params.shape}")
+            values = jnp.broadcast_to(self._values, (*params.shape[:-1], len(self._values)))
+            values = values.at[..., self._free].set(params)
+            return self._evaluate([values[..., i, None] for i in range(len(self._values))], 2 * jnp.pi * f)
+
+        def __repr__(self) -> str:
+            return f"Circuit({self.string!r}, free {self.parameter_names}, held {dict(self.held)})"
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Held) and (other.string, other.parameter_names, other.held) == (
+                self.string, self.parameter_names, self.held)
+
+        def __hash__(self) -> int:
+            return hash((Held, self.string, self.parameter_names, self.held))
+
+    return Held
+
+
+@dataclass(frozen=True, eq=False)
+class CircuitProblem:
+    """One spectrum's least-squares problem, as :func:`elements.eis_fit.fit` takes it (a ``LeastSquares``)."""
+
+    circuit: str
+    names: tuple[str, ...]
+    held: tuple[tuple[str, float], ...]
+    frequency: np.ndarray
+    impedance: np.ndarray
+    weighting: str
+
+    @property
+    def batch(self) -> tuple:
+        return self.circuit, self.names, self.held, self.weighting, self.frequency.tobytes()
+
+    def sample(self, n: int, *, lower: np.ndarray, upper: np.ndarray, seed: int) -> np.ndarray:
+        from elements.eis_fit import random_parameters
+
+        circuit = fitted_circuit(self.circuit, self.names, self.held)
+        return random_parameters(circuit, n, bounds=(lower, upper), seed=seed, latin_hypercube=True)
+
+    def fit_batch(
+        self, problems: Sequence[CircuitProblem], starts: np.ndarray, *, lower: np.ndarray, upper: np.ndarray,
+        max_iterations: int, ftol: float, xtol: float,
+    ) -> FitResult:
+        from elements.eis_fit import fit
+
+        if any(p.batch != self.batch for p in problems):
+            raise ValueError("a batch of EIS problems needs one circuit, one set of frequencies and one weighting")
+        result = fit(
+            fitted_circuit(self.circuit, self.names, self.held), self.frequency,
+            np.stack([p.impedance for p in problems]), np.asarray(starts, dtype=float)[None],
+            bounds=(lower, upper), weighting=self.weighting, max_iterations=max_iterations, ftol=ftol, xtol=xtol,
+        )
+        # eis_fit's cost is half the sum of squares (as scipy's least_squares); the objective's is the sum
+        return replace(result, cost=2 * result.cost, start_cost=2 * result.start_cost)
+
+
+@dataclass(frozen=True, eq=False)
+class Spectrum(Objective):
+    """Worker side: one measured spectrum against the circuit at rows of the fitted parameters."""
+
+    name: str
+    circuit: str
+    names: tuple[str, ...]  # the fitted parameters: the columns of X
+    held: tuple[tuple[str, float], ...]  # every other circuit parameter's value
+    frequency: np.ndarray
+    impedance: np.ndarray  # complex, measured
+    weighting: str = "unit"
+    weight: float = 1.0
+    source: str = ""
+
+    def solve(self, X: np.ndarray) -> list[engine.Outcome]:
+        X = np.asarray(X, dtype=float).reshape(-1, len(self.names))
+        z = np.asarray(fitted_circuit(self.circuit, self.names, self.held).impedance(X, self.frequency))
+        finite = np.isfinite(z).all(axis=1)
+        return [engine.Outcome(row) if ok else engine.failed("the circuit's impedance is not finite at these values")
+                for row, ok in zip(z, finite, strict=True)]
+
+    def cost(self, outcome: engine.Outcome, cost: Cost | None = None) -> float:
+        if outcome.value is None:
+            return float("inf")
+        if cost is not None:  # a validation's metrics: unweighted, in Ohm
+            return cost(_stacked(outcome.value), _stacked(self.impedance))
+        from elements.eis_fit import _weights
+
+        w_real, w_imag = _weights(self.impedance, self.weighting)
+        residual = outcome.value - self.impedance
+        return float(np.sum((w_real * residual.real) ** 2) + np.sum((w_imag * residual.imag) ** 2))
+
+    def traces(self, outcome: engine.Outcome) -> xr.Dataset:
+        model = outcome.value if outcome.value is not None else np.full_like(self.impedance, np.nan)
+        return xr.Dataset(
+            {"Z_real": ("frequency", self.impedance.real), "Z_imag": ("frequency", self.impedance.imag),
+             "Z_real_fit": ("frequency", model.real), "Z_imag_fit": ("frequency", model.imag)},
+            coords={"frequency": self.frequency},
+            attrs={"status": str(outcome.status), "message": outcome.message, "circuit": self.circuit,
+                   "weighting": self.weighting, "source": self.source},
+        )
+
+    def least_squares(self) -> CircuitProblem:
+        return CircuitProblem(self.circuit, self.names, self.held, self.frequency, self.impedance, self.weighting)
+
+
+def _stacked(z: np.ndarray) -> np.ndarray:
+    return np.concatenate([z.real, z.imag])
+
+
+@OBJECTIVES.register("EIS")
+class EIS(ObjectiveKind):
+    """An impedance spectrum (or a folder of them, one objective per file) and its equivalent circuit.
+
+    ``frequency_range: [f0, f1]`` keeps the points with ``f0 <= f <= f1``; ``drop_positive_imag``
+    keeps only those with ``Z_imag < 0``, as impedance.py's ``ignoreBelowX`` (inductive points of
+    the cables that a circuit without an inductor cannot follow). ``parameters`` holds circuit
+    parameters at values for this objective.
+
+    Examples
+    --------
+    >>> EIS(circuit="R0-p(R1,C1)", data="file:eis.csv").unknown_parameters(["R0", "R2"])
+    ["unknown parameter 'R2' of circuit 'R0-p(R1,C1)'; valid parameters: 'C1', 'R0', 'R1'. Did you mean 'R0' or 'R1'?"]
+    """
+
+    type: Literal["EIS"] = "EIS"
+    circuit: str = Field(description="impedance.py's circuit string, such as R0-p(R1,C1)-p(R2-Wo1,C2)")
+    data: str | DataOptions | pd.DataFrame
+    parameters: dict[str, float] = Field(default_factory=dict, description="circuit parameters held at values")
+    weighting: Literal["unit", "proportional", "modulus"] = "unit"
+    frequency_range: tuple[float, float] | None = None
+    drop_positive_imag: bool = False
+
+    @field_validator("circuit")
+    @classmethod
+    def _circuit(cls, string: str) -> str:
+        return parse(string).string
+
+    @field_validator("frequency_range")
+    @classmethod
+    def _range(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and not 0 <= value[0] < value[1]:
+            raise ValueError(f"frequency_range must be [f0, f1] with 0 <= f0 < f1 [Hz], got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _known_held(self) -> EIS:
+        problems = self.unknown_parameters(list(self.parameters))
+        if problems:
+            raise ValueError("parameters: " + "; ".join(problems))
+        return self
+
+    @field_serializer("data")
+    def _data(self, data: Any) -> Any:
+        if isinstance(data, pd.DataFrame):
+            return f"dataframe:{dataframe_sha256(data)}"
+        return data.model_dump() if isinstance(data, DataOptions) else data
+
+    def unknown_parameters(self, names: list[str]) -> list[str]:
+        known = parse(self.circuit).parameter_names
+        return [unknown_name("parameter", n, known, of=f"circuit {self.circuit!r}") for n in names if n not in known]
+
+    def measurements(self, name: str, base_dir: Path) -> list[Measurement]:
+        return load_measurements(self.data, base_dir=base_dir, required=SPECTRUM)
+
+    def sources(self, name: str, base_dir: Path) -> dict[str, str]:
+        return {m.source: m.sha256 for m in self.measurements(name, base_dir)}
+
+    def spectrum(self, m: Measurement) -> tuple[np.ndarray, np.ndarray]:
+        """A measurement's frequencies and complex impedance, within ``frequency_range`` and ``drop_positive_imag``."""
+        f = m.frame[FREQUENCY].to_numpy(dtype=float)
+        z = m.frame[Z_REAL].to_numpy(dtype=float) + 1j * m.frame[Z_IMAG].to_numpy(dtype=float)
+        bad = ~(np.isfinite(f) & (f > 0))
+        if bad.any():
+            raise DataError(f"{m.source}: column {FREQUENCY!r} must be finite and positive; row {int(np.argmax(bad))} "
+                            f"holds {f[bad][0]!r}. Drop such rows from the file")
+        keep = np.ones(len(f), dtype=bool)
+        if self.frequency_range is not None:
+            keep &= (f >= self.frequency_range[0]) & (f <= self.frequency_range[1])
+        if self.drop_positive_imag:
+            keep &= z.imag < 0
+        if keep.sum() == 0:
+            raise DataError(f"{m.source}: no points left after frequency_range={self.frequency_range}, "
+                            f"drop_positive_imag={self.drop_positive_imag}")
+        return f[keep], z[keep]
+
+    def build(
+        self, name: str, *, inputs: tuple[str, ...], existing: dict[str, float], cost: Cost, base_dir: Path
+    ) -> list[Spectrum]:
+        known = parse(self.circuit).parameter_names
+        unknown = self.unknown_parameters(list(inputs))
+        if unknown:
+            raise ValueError(f"objective {name!r}: " + "; ".join(unknown))
+        held = {k: float(v) for k, v in existing.items() if k in known}
+        held.update(self.parameters)
+        held = {k: v for k, v in held.items() if k not in inputs}
+        missing = [n for n in known if n not in inputs and n not in held]
+        if missing:
+            raise ValueError(
+                f"objective {name!r}: circuit {self.circuit!r} parameter(s) {', '.join(missing)} have no value; fit "
+                "them (the element's parameters), hold them in the objective's parameters, or set them upstream "
+                "(an entry element's values)"
+            )
+        found = self.measurements(name, base_dir)
+        objectives = []
+        for m in found:
+            f, z = self.spectrum(m)
+            objectives.append(Spectrum(
+                name=label(name, found, m), circuit=self.circuit, names=tuple(inputs),
+                held=tuple(sorted(held.items())), frequency=f, impedance=z, weighting=self.weighting,
+                weight=self.weight, source=m.source,
+            ))
+        return objectives
+
+
+__all__ = ["EIS", "FREQUENCY", "SPECTRUM", "Z_IMAG", "Z_REAL", "CircuitProblem", "Spectrum", "fitted_circuit"]
