@@ -7,15 +7,20 @@ impedance.py's curve_fit gets ``maxfev`` = 8 x 200: the evaluations of sweepfit'
 each a residual and a 7-column Jacobian (its default, 1e5, lets a few fits run for many minutes).
 Prints fits per second, recovery (every parameter within 1 % of the truth; overall, and on the
 spectra impedance.py fitted), the speed-up, the compile time, and how fast synthetic spectra are made.
-Timed JAX calls are the fastest of three after a first, compiling call.
+Timed JAX calls are the fastest of three after a first, compiling call. The last row runs the
+``eis_dataset`` element on a LocalCluster (one single-thread worker per core): spectra sampled,
+evaluated with 0.1 % noise and written into zarr by the workers, timed by the element (cluster start
+and each worker's first JAX compile included, as a user would see them).
 
     python benchmarks/eis.py [--impedance-spectra 30] [--spectra 2000] [--multistart-spectra 300] [--starts 16]
+                             [--dataset 1000000]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -59,6 +64,24 @@ def impedance_py(spectra: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, n
     return walls, found
 
 
+def dataset_into_zarr(n: int, seed: int) -> tuple[float, dict]:
+    """The eis_dataset element on a LocalCluster: its wall time and its counts (chunks, devices)."""
+    import orchestrator
+    from clusters import closing, local_client
+
+    spec = {"elements": {"spectra": {
+        "element_type": "eis_dataset", "circuits": [STRING], "n": n, "noise": 1e-3, "seed": seed,
+        "parameters": {name: {"bounds": list(bounds)} for name, bounds in BOUNDS.items()},
+        "frequencies": list(F),
+    }}}
+    with tempfile.TemporaryDirectory() as store, closing(local_client(threads_per_worker=1)) as client:
+        info = orchestrator.run(spec, client=client, store=store)
+    if info["status"] != "completed":
+        raise RuntimeError(f"the eis_dataset run ended {info['status']}: {info['elements']['spectra'].get('error')}")
+    counts = info["elements"]["spectra"]["summary"]["counts"]
+    return counts["wall_s"], counts
+
+
 def timed(run: Callable[[], object], repeats: int = 3) -> tuple[float, float, object]:
     """The first call's wall (compile included) and the fastest of ``repeats`` compiled calls."""
     started = time.perf_counter()
@@ -78,7 +101,8 @@ def main() -> None:
     parser.add_argument("--spectra", type=int, default=2000, help="spectra sweepfit fits from one start")
     parser.add_argument("--multistart-spectra", type=int, default=300, help="spectra sweepfit fits from --starts")
     parser.add_argument("--starts", type=int, default=16, help="Latin-hypercube starts per spectrum")
-    parser.add_argument("--synthetic", type=int, default=100_000, help="spectra to generate for the last line")
+    parser.add_argument("--synthetic", type=int, default=100_000, help="spectra to generate in one vmapped call")
+    parser.add_argument("--dataset", type=int, default=1_000_000, help="spectra the eis_dataset element writes")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -112,16 +136,22 @@ def main() -> None:
     params = random_parameters(circuit, args.synthetic, bounds=BOUNDS, seed=args.seed + 2)
     _, clean, _ = timed(lambda: synthetic_spectra(circuit, params, F).block_until_ready())
     _, noisy, _ = timed(lambda: synthetic_spectra(circuit, params, F, noise=1e-3).block_until_ready())
+    wall, counts = dataset_into_zarr(args.dataset, args.seed)
+    workers = f"{os.cpu_count()} workers"
+    rows.append((f"eis_dataset into zarr, LocalCluster {workers}", args.dataset, None, wall, None))
 
     print(f"{STRING}, {len(F)} frequencies 1 mHz - 10 kHz, noise-free; {os.cpu_count()} CPUs")
     header = ("spectra", "starts", "wall [s]", "spectra/s", "fits/s", "within 1 %", f"first {common.stop}")
     print(f"{'method':40} " + " ".join(f"{h:>10}" for h in header))
     for name, count, n_starts, wall, found in rows:
+        if found is None:  # synthetic spectra: nothing fitted
+            print(f"{name:40} {count:10d} {'-':>10} {wall:10.2f} {count / wall:10.1f}" + f" {'-':>10}" * 3)
+            continue
         print(
             f"{name:40} {count:10d} {n_starts:10d} {wall:10.2f} {count / wall:10.1f} {count * n_starts / wall:10.1f} "
             f"{recovered(found, truth[:count]).mean():10.1%} {recovered(found[common], truth[common]).mean():10.1%}"
         )
-    fits_per_second = [count * n_starts / wall for _, count, n_starts, wall, _ in rows]
+    fits_per_second = [count * n_starts / wall for _, count, n_starts, wall, found in rows if found is not None]
     speedup = fits_per_second[1] / fits_per_second[0]
     print(f"speed-up, one start per spectrum: sweepfit fit / impedance.py = {speedup:.0f}x")
     print(f"impedance.py per fit: median {np.median(walls):.2f} s, slowest {walls.max():.2f} s")
@@ -129,6 +159,8 @@ def main() -> None:
           f"fit_multistart {first_many - rows[2][3]:.1f} s")
     print(f"synthetic spectra ({args.synthetic}, vmapped): {args.synthetic / clean:,.0f}/s noise-free, "
           f"{args.synthetic / noisy:,.0f}/s with 0.1 % noise")
+    print(f"eis_dataset: {counts['chunks']} chunk tasks of {counts['chunk_size']} spectra on {', '.join(counts['devices'])}, "
+          f"{args.dataset * len(F) * 2 * 8 / 1e6 / wall:,.0f} MB/s of float64 into zarr")
 
 
 if __name__ == "__main__":

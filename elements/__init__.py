@@ -4,7 +4,15 @@ Each registry maps the names users write in pipeline dicts to what they mean; mo
 when imported, other packages through entry points (see :mod:`elements.core.registry`).
 """
 
-from elements import calculation, data_fit, entry, sweep, validation  # noqa: F401 - modules register their element types
+from elements import (  # noqa: F401 - modules register their element types
+    array_data_fit,
+    calculation,
+    data_fit,
+    eis_dataset,
+    entry,
+    sweep,
+    validation,
+)
 from elements.costs import COSTS, Cost
 from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.models import MODELS

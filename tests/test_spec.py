@@ -50,7 +50,7 @@ BAD = [
     ((*P, "initial_value"), 1.0, PAR, "outside bounds"),
     ((*F, "parameters", "Negative particle diffusivity"), {"bounds": [0, 1]}, f"{FIT}", "Did you mean"),
     ((*F, "cost"), {"type": "RMS"}, f"{FIT}.cost.type", "'RMSE'"),
-    ((*F, "optimizer"), {"type": "CMAES"}, f"{FIT}.optimizer.type", "ScipyDifferentialEvolution"),
+    ((*F, "optimizer"), {"type": "CMA-ES"}, f"{FIT}.optimizer.type", "ScipyDifferentialEvolution"),
     ((*F, "optimizer"), {"type": DE, "popsiz": 5}, f"{FIT}.optimizer.popsiz",
      "unknown option 'popsiz' of ScipyDifferentialEvolution; valid options: 'atol'"),
     ((*F, "optimizer"), {"type": DE, "popsize": 0}, f"{FIT}.optimizer.popsize", "greater than or equal to 1"),

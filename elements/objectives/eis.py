@@ -36,7 +36,13 @@ import xarray as xr
 from pydantic import Field, field_serializer, field_validator, model_validator
 
 from elements import engine
-from elements.core.data import DataError, DataOptions, Measurement, dataframe_sha256, load_measurements
+from elements.core.data import (
+    DataError,
+    DataOptions,
+    Measurement,
+    dataframe_sha256,
+    load_measurements,
+)
 from elements.core.registry import unknown_name
 from elements.costs import Cost
 from elements.objectives import OBJECTIVES, Objective, ObjectiveKind
@@ -69,7 +75,7 @@ def fitted_circuit(string: str, names: tuple[str, ...], held: tuple[tuple[str, f
     >>> circuit = fitted_circuit("R0-p(R1,C1)", ("C1", "R1"), (("R0", 0.01),))
     >>> circuit.parameter_names
     ('C1', 'R1')
-    >>> float(circuit.impedance([5.0, 0.02], [1e-6]).real[0])  # R0 + R1 at low frequency
+    >>> round(float(circuit.impedance([5.0, 0.02], [1e-6]).real[0]), 6)  # R0 + R1 at low frequency
     0.03
     """
     full = parse(string)
@@ -179,7 +185,7 @@ class Spectrum(Objective):
     source: str = ""
 
     def solve(self, X: np.ndarray) -> list[engine.Outcome]:
-        X = np.asarray(X, dtype=float).reshape(-1, len(self.names))
+        X = np.atleast_2d(np.asarray(X, dtype=float))
         z = np.asarray(fitted_circuit(self.circuit, self.names, self.held).impedance(X, self.frequency))
         finite = np.isfinite(z).all(axis=1)
         return [engine.Outcome(row) if ok else engine.failed("the circuit's impedance is not finite at these values")
@@ -226,7 +232,7 @@ class EIS(ObjectiveKind):
     Examples
     --------
     >>> EIS(circuit="R0-p(R1,C1)", data="file:eis.csv").unknown_parameters(["R0", "R2"])
-    ["unknown parameter 'R2' of circuit 'R0-p(R1,C1)'; valid parameters: 'C1', 'R0', 'R1'. Did you mean 'R0' or 'R1'?"]
+    ["unknown parameter 'R2' of circuit 'R0-p(R1,C1)'; valid parameters: 'C1', 'R0', 'R1'."]
     """
 
     type: Literal["EIS"] = "EIS"

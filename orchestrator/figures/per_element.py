@@ -30,8 +30,14 @@ def _tree(path: Path, element: str) -> xr.DataTree:
 def _overlays(node: xr.DataTree, prefix: str) -> Figures:
     # One model-vs-data figure per objective: the element's traces/<objective> groups.
     traces = node.children.get("traces")
-    children = traces.children.items() if traces is not None else []
-    return {f"{prefix} {name}": fit.overlay(child, name=name) for name, child in children}
+    found: Figures = {}
+    for name, child in traces.children.items() if traces is not None else []:
+        if "Z_real" in child.variables:  # an impedance objective: Nyquist and Bode instead of an overlay
+            found[f"{prefix} {name} nyquist"] = eis.nyquist(child)
+            found[f"{prefix} {name} bode"] = eis.bode(child)
+        else:
+            found[f"{prefix} {name}"] = fit.overlay(child, name=name)
+    return found
 
 
 @FIGURES.register("data_fit")
@@ -66,6 +72,10 @@ def by_content(path: Path, element: str) -> Figures:
         elif fit.compared(ds):
             found[f"overlay{suffix}"] = fit.overlay(ds, name=node.name)
     return found
+
+
+FIGURES.register("array_data_fit", by_content)  # Nyquist/Bode of its spectra (EIS), else each key's overlays
+FIGURES.register("eis_dataset", by_content)  # Nyquist/Bode of its first spectra
 
 
 def element_figures(run: str | Path, element: str, *, store: str | Path | None = None) -> Figures:
