@@ -13,10 +13,17 @@ from clusters.kinds import CLUSTER_KINDS, ClusterKind
 from elements.core import config
 
 
+def _message_logs() -> dict:
+    """distributed's message logs as long as ``sweepfit.cluster.message-log-length`` says (or as they are)."""
+    length = config.get("cluster.message-log-length")
+    return {} if length is None else {"distributed.admin.low-level-log-length": int(length)}
+
+
 def worker_config() -> dict:
-    """This process's dask.config for the worker processes sweepfit starts, profiler per config."""
+    """This process's dask.config for the worker processes sweepfit starts, profiler and message logs per config."""
     profile = {"distributed": {"worker": {"profile": {"enabled": bool(config.get("cluster.worker-profile"))}}}}
-    return dask.config.merge(dask.config.config, profile)
+    with dask.config.set(_message_logs()):
+        return dask.config.merge(dask.config.config, profile)
 
 
 def local_client(
@@ -35,13 +42,14 @@ def local_client(
     http://127.0.0.1:8787/status
     """
     n_workers = config.get("cluster.n-workers", n_workers) or os.cpu_count() or 1
-    cluster = LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=config.get("cluster.threads-per-worker", threads_per_worker),
-        processes=True,
-        dashboard_address=config.get("cluster.dashboard-address", dashboard_address),
-        config=worker_config(),
-    )
+    with dask.config.set(_message_logs()):  # the scheduler, and its connections to the workers, live here
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=config.get("cluster.threads-per-worker", threads_per_worker),
+            processes=True,
+            dashboard_address=config.get("cluster.dashboard-address", dashboard_address),
+            config=worker_config(),
+        )
     return Client(cluster)
 
 

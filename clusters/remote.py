@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar, Literal
 
 from distributed import Client, Security
 from distributed.comm import parse_address
 from distributed.comm.addressing import parse_host_port
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clusters.kinds import CLUSTER_KINDS, ClusterKind, dashed
 from elements.core import config
@@ -42,10 +43,17 @@ def remote_client(address: str, *, timeout: float | None = None, tls: dict[str, 
     kwargs: dict[str, Any] = {"timeout": timeout}
     if (sec := security(tls)) is not None:
         kwargs["security"] = sec
+    args = _connection_args(address, sec or Security())  # Security(): what Client reads from dask config
     try:
-        _identity(address, timeout, sec)
+        _identity(address, timeout, args)
         return Client(address, **kwargs)
     except (OSError, TimeoutError) as exc:
+        if isinstance(_ssl_cause(exc), ssl.SSLError):
+            raise ConnectionError(
+                f"the scheduler at {address} answered but the TLS handshake failed ({_ssl_cause(exc)}): it does "
+                "not accept this certificate, or the ca-file does not sign its certificate. Check the profile's "
+                "tls: {ca-file, cert, key}."
+            ) from exc
         host_port = address.split("://", 1)[-1]
         raise ConnectionError(
             f"no Dask scheduler answered at {address} within {timeout:g} s ({type(exc).__name__}: {exc}). "
@@ -54,13 +62,38 @@ def remote_client(address: str, *, timeout: float | None = None, tls: dict[str, 
         ) from exc
 
 
-def _identity(address: str, timeout: float, sec: Security | None) -> None:
+def _connection_args(address: str, sec: Security) -> dict[str, Any]:
+    """The TLS context and options to connect with; a ``tls://`` address without usable certificates
+    is a ValueError naming it (distributed raises a TypeError without the address)."""
+    try:
+        args = sec.get_connection_args("client")
+    except (OSError, ValueError) as exc:  # a certificate file that is missing or not PEM
+        given = f"ca-file {sec.tls_ca_file}, cert {sec.tls_client_cert}, key {sec.tls_client_key}"
+        raise ValueError(f"cannot load the TLS certificates for {address} ({given}): {exc}. Check the profile's "
+                         "tls: {ca-file, cert, key}; relative paths start at the current folder") from exc
+    if address.startswith("tls://") and args.get("ssl_context") is None:
+        raise ValueError(
+            f"{address} is a TLS address but no certificates were given. Use a profile "
+            f"{{type: address, address: '{address}', tls: {{ca-file: ca.pem, cert: me.pem, key: me.key}}}} "
+            "(--profiles FILE --cluster NAME), or set distributed.comm.tls.ca-file and "
+            "distributed.comm.tls.client.{cert,key} in dask config."
+        )
+    return args
+
+
+def _ssl_cause(exc: BaseException | None) -> BaseException | None:
+    """The ``ssl.SSLError`` behind a failed connection, if one is."""
+    while exc is not None and not isinstance(exc, ssl.SSLError):
+        exc = exc.__cause__ or exc.__context__
+    return exc
+
+
+def _identity(address: str, timeout: float, args: dict[str, Any]) -> None:
     """Ask the scheduler who it is, within ``timeout``: ``Client`` itself waits for ever on a port that
     accepts connections but never answers (measured: > 120 s with ``timeout=3``)."""
     from distributed.core import rpc
 
     async def ask() -> None:
-        args = sec.get_connection_args("client") if sec is not None else {}
         async with rpc(address, connection_args=args) as scheduler:
             await scheduler.identity()
 
@@ -103,6 +136,14 @@ class TLS(BaseModel):
     ca_file: str | None = None
     cert: str | None = None
     key: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> TLS:
+        # distributed quietly makes no TLS context from a ca-file without a cert, or a cert without one.
+        if not (self.ca_file and self.cert):
+            raise ValueError("tls needs ca-file and cert (and key, unless the cert file holds it), got "
+                             f"{self.model_dump(by_alias=True, exclude_none=True)}")
+        return self
 
 
 @CLUSTER_KINDS.register("address")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,18 @@ def read(source: str | Path | dict[str, Any]) -> dict[str, Any]:
     if "\n" not in text and path.suffix.lower() in {".yaml", ".yml", ".json"}:
         if not path.is_file():
             raise FileNotFoundError(f"pipeline file {str(path)!r} does not exist")
-        text, where = path.read_text(), str(path)
+        where = str(path)
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError as exc:
+            raise SpecError([(where, f"not UTF-8 text ({exc}); save the file as UTF-8")]) from exc
     try:
         loaded = (json.loads(text, object_pairs_hook=_unique) if text.lstrip().startswith("{")
                   else yaml.load(text, Loader=_UniqueKeys))  # noqa: S506 - a SafeLoader subclass
     except (json.JSONDecodeError, yaml.YAMLError, DuplicateKey) as exc:
         raise SpecError([(where, f"not valid YAML or JSON: {exc}")]) from exc
+    except RecursionError as exc:  # the parsers recurse once per level of nesting
+        raise SpecError([(where, "not valid YAML or JSON: nested too deeply")]) from exc
     if not isinstance(loaded, dict):
         raise SpecError([("(top level)", f"a pipeline is a mapping, got {type(loaded).__name__}")])
     return loaded
@@ -69,6 +76,8 @@ class _UniqueKeys(yaml.SafeLoader):
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                break  # SafeLoader's own check reports the unhashable key
             line = key_node.start_mark.line + 1
             if key in seen:
                 raise DuplicateKey(f"key {key!r} is given twice, on lines {seen[key]} and {line}; keep one")
@@ -109,7 +118,7 @@ def load_pipeline(source: str | Path | dict[str, Any] | Pipeline) -> Pipeline:
             problems.append((path, f"an element is a mapping with an element_type, got {element!r}"))
             continue
         kind = element.get("element_type")
-        if kind not in ELEMENTS:
+        if not isinstance(kind, str) or kind not in ELEMENTS:
             problems.append((f"{path}.element_type", unknown_name("element_type", kind, ELEMENTS)))
             continue
         try:
