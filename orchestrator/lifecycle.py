@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distributed import Client
+from distributed import Client, wait
 
 from clusters import closing, profiles
 from elements import ELEMENTS
@@ -151,7 +151,7 @@ def execute(
     client: Client | None = None,
     cluster: str | None = None,
     on_start: Callable[[Client], None] = lambda client: None,
-    on_progress: Callable[[dict[str, Any]], None] = lambda info: None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Run a prepared run to its end on ``client`` (or a new client for ``cluster``) and return its
@@ -182,14 +182,15 @@ def execute(
     return stores.read_attrs(run.path)
 
 
-def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[dict[str, Any]], None]) -> str | None:
+def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[dict[str, Any]], None] | None) -> str | None:
     """Wait for the graph; a reason when it cannot finish (no worker or no scheduler for too long)."""
     stall, limit = float(config.get("run.stalled-after")), float(config.get("run.no-workers-timeout"))
     poll = float(config.get("run.poll"))
     since: float | None = None
     stalled = False
     while not future.done():
-        on_progress(stores.read_attrs(run.path))
+        if on_progress is not None:
+            on_progress(stores.read_attrs(run.path))
         try:
             workers = len(client.scheduler_info()["workers"]) if client.status == "running" else 0
             reason = "no workers"
@@ -211,6 +212,8 @@ def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[di
                 stores.write_run(run.path, stalled=f"{reason} since {stores.now()}; the run fails after "
                                                    f"{limit:g} s without (sweepfit.run.no-workers-timeout)")
                 stalled = True
-        time.sleep(poll)
-    on_progress(stores.read_attrs(run.path))
+        with contextlib.suppress(TimeoutError):
+            wait(future, timeout=poll)  # returns as soon as the graph ends
+    if on_progress is not None:
+        on_progress(stores.read_attrs(run.path))
     return None

@@ -62,7 +62,7 @@ def test_killing_the_only_worker_ends_the_run_failed_with_the_reason(short_csv, 
         with Client(address, timeout=60) as client:
             client.wait_for_workers(1, timeout=120)
         (tmp_path / "fit.yaml").write_text(yaml.safe_dump(_fit(short_csv)))
-        env = {**os.environ, "DASK_SWEEPFIT__RUN__NO_WORKERS_TIMEOUT": "6", "DASK_SWEEPFIT__RUN__STALLED_AFTER": "1"}
+        env = {**os.environ, "DASK_SWEEPFIT__RUN__NO_WORKERS_TIMEOUT": "10", "DASK_SWEEPFIT__RUN__STALLED_AFTER": "1"}
         run = subprocess.Popen([BIN / "sweepfit", "run", "fit.yaml", "--cluster", address, "--store", "store"],
                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         path = _only_run(tmp_path / "store")
@@ -78,9 +78,9 @@ def test_killing_the_only_worker_ends_the_run_failed_with_the_reason(short_csv, 
         assert run.returncode == 1, err
         info = stores.read_attrs(path)
         assert info["status"] == Status.FAILED
-        assert "no workers for 6 s" in info["error"]
+        assert "no workers for 10 s" in info["error"]
         assert info["elements"]["fit"]["status"] == Status.FAILED and "no workers" in info["elements"]["fit"]["error"]
-        assert "no workers for 6 s" in err  # printed by sweepfit run, on one line
+        assert "no workers for 10 s" in err  # printed by sweepfit run, on one line
     finally:
         for proc in (worker, scheduler):
             proc.kill()
