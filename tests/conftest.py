@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,35 @@ def run_serially(spec: dict, store: Path) -> dict:
     for name, element in run.pipeline.elements.items():
         values = run_element(str(run.path), name, element, values, str(run.base_dir))
     return orchestrator.status(run.run_id, store=store)
+
+
+@contextlib.contextmanager
+def dask_processes(logs: Path, *worker_args: str, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `dask scheduler` and `dask worker WORKER_ARGS` on loopback: (address, worker process).
+
+    Waits until ``workers`` workers joined; stops both (the worker first) on exit.
+    """
+    from distributed import Client
+
+    from orchestrator.monitor import free_port
+
+    bin_ = Path(sys.executable).parent
+    address = f"tcp://127.0.0.1:{free_port()}"
+    log = open(logs / "dask.log", "w")
+    procs = [subprocess.Popen([bin_ / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                               "--dashboard-address", "127.0.0.1:0"], stdout=log, stderr=subprocess.STDOUT)]
+    procs.append(subprocess.Popen([bin_ / "dask", "worker", address, "--host", "127.0.0.1", *worker_args],
+                                  stdout=log, stderr=subprocess.STDOUT))
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=120)
+        yield address, procs[1]
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import orchestrator
 from orchestrator.cli import app
 from orchestrator.spec import SpecError, load_pipeline
-from tests.conftest import D_N, D_P, fit_pipeline, run_serially
+from tests.conftest import D_N, D_P, dask_processes, fit_pipeline, run_serially
 
 
 def cli(*args: str):
@@ -89,21 +89,9 @@ def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
     import time
     from pathlib import Path
 
-    from distributed import Client
-
-    from orchestrator.monitor import free_port
-
     bin_ = Path(sys.executable).parent
-    address = f"tcp://127.0.0.1:{free_port()}"
-    logs = open(tmp_path / "dask.log", "w")
-    procs = [subprocess.Popen([bin_ / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                               "--dashboard-address", "127.0.0.1:0"], stdout=logs, stderr=subprocess.STDOUT),
-             subprocess.Popen([bin_ / "dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
-                               "--host", "127.0.0.1"], stdout=logs, stderr=subprocess.STDOUT)]
     store = tmp_path / "store"
-    try:
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
+    with dask_processes(tmp_path, "--nworkers", "2", "--nthreads", "1", workers=2) as (address, _):
         (tmp_path / "fit.yaml").write_text(yaml.safe_dump(fit_pipeline(short_csv, popsize=6, maxiter=80, tol=0)))
 
         def submit() -> str:
@@ -124,10 +112,6 @@ def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
         while not all(orchestrator.get(r, store=store)["status"] in ("completed", "failed", "lost") for r in (first, second)):
             assert time.monotonic() < deadline + 180, [fit(first), fit(second)]
             time.sleep(0.5)
-    finally:
-        for proc in reversed(procs):
-            proc.kill()
-            proc.wait()
     computed, loaded = fit(first), fit(second)
     assert computed["status"] == loaded["status"] == "completed"
     assert computed["solves"] > 0 and "cached_from" not in computed  # one computation ...

@@ -16,14 +16,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from distributed import Client
 from typer.testing import CliRunner
 
 from elements.core.status import Progress, Status
 from orchestrator import store as stores
 from orchestrator.cli import app
-from orchestrator.monitor import _layout, _runs, free_port
-from tests.conftest import D_N, D_P, run_serially
+from orchestrator.monitor import _layout, _runs
+from tests.conftest import D_N, D_P, dask_processes, run_serially
 
 BIN = Path(sys.executable).parent
 
@@ -52,15 +51,7 @@ def _only_run(store: Path) -> Path:
 
 @pytest.mark.slow
 def test_killing_the_only_worker_ends_the_run_failed_with_the_reason(short_csv, tmp_path):
-    address = f"tcp://127.0.0.1:{free_port()}"
-    logs = open(tmp_path / "dask.log", "w")
-    scheduler = subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                                  "--dashboard-address", "127.0.0.1:0"], stdout=logs, stderr=subprocess.STDOUT)
-    worker = subprocess.Popen([BIN / "dask", "worker", address, "--no-nanny", "--nthreads", "2", "--host", "127.0.0.1"],
-                              stdout=logs, stderr=subprocess.STDOUT)
-    try:
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(1, timeout=120)
+    with dask_processes(tmp_path, "--no-nanny", "--nthreads", "2") as (address, worker):
         (tmp_path / "fit.yaml").write_text(yaml.safe_dump(_fit(short_csv)))
         env = {**os.environ, "DASK_SWEEPFIT__RUN__NO_WORKERS_TIMEOUT": "10", "DASK_SWEEPFIT__RUN__STALLED_AFTER": "1"}
         run = subprocess.Popen([BIN / "sweepfit", "run", "fit.yaml", "--cluster", address, "--store", "store"],
@@ -81,10 +72,6 @@ def test_killing_the_only_worker_ends_the_run_failed_with_the_reason(short_csv, 
         assert "no workers for 10 s" in info["error"]
         assert info["elements"]["fit"]["status"] == Status.FAILED and "no workers" in info["elements"]["fit"]["error"]
         assert "no workers for 10 s" in err  # printed by sweepfit run, on one line
-    finally:
-        for proc in (worker, scheduler):
-            proc.kill()
-            proc.wait()
 
 
 def test_a_scheduler_that_never_answers_ends_the_run_failed(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from distributed import Client
 
-from orchestrator.monitor import free_port
+from tests.conftest import dask_processes
 
 pytestmark = pytest.mark.slow
 
@@ -52,27 +52,8 @@ def data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def scheduler(tmp_path_factory):
     """`dask scheduler` and `dask worker` (2 one-thread processes) as separate processes on 127.0.0.1."""
-    logs = tmp_path_factory.mktemp("dask")
-    address = f"tcp://127.0.0.1:{free_port()}"
-    port = address.rsplit(":", 1)[1]
-    procs = [subprocess.Popen(
-        [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", port, "--dashboard-address", "127.0.0.1:0"],
-        stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT)]
-    procs.append(subprocess.Popen(
-        [BIN / "dask", "worker", address, "--nworkers", "2", "--nthreads", "1", "--host", "127.0.0.1"],
-        stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT))
-    try:
-        with Client(address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
+    with dask_processes(tmp_path_factory.mktemp("dask"), "--nworkers", "2", "--nthreads", "1", workers=2) as (address, _):
         yield address
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def sweepfit(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
