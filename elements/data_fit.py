@@ -19,8 +19,10 @@ from elements.core import config
 from elements.core.status import Progress, SolveStatus, Summary
 from elements.costs import COSTS
 from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, serial_map
+from elements.engine import Outcome
 from elements.objectives import OBJECTIVES, Objective, legacy
 from elements.optimizers import OPTIMIZERS, Optimizer
+from elements.preview import Preview
 from elements.schema import ParameterSpec, Strict, kind_of
 
 DEFAULT_OPTIMIZER = "ScipyDifferentialEvolution"
@@ -70,19 +72,23 @@ class DataFitSpec(Strict):
         return self
 
 
-def evaluate(objectives: list[Objective], X: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
-    """Worker side: the weighted-sum cost of each row of X, with a status and reason per row."""
+def evaluate(objectives: list[Objective], X: np.ndarray) -> tuple[np.ndarray, list[str], list[str], list[Outcome]]:
+    """Worker side: the weighted-sum cost of each row of X, with a status and reason per row, and
+    the outcomes of the lowest-cost row (for the monitor's preview; none when every row failed)."""
     X = np.atleast_2d(np.asarray(X, dtype=float))
     costs = np.zeros(len(X))
     status = [SolveStatus.OK] * len(X)
     messages = [""] * len(X)
+    outcomes = []
     for objective in objectives:
-        for i, outcome in enumerate(objective.solve(X)):
+        outcomes.append(objective.solve(X))
+        for i, outcome in enumerate(outcomes[-1]):
             costs[i] += objective.weight * objective.cost(outcome)
             if outcome.status is not SolveStatus.OK and not status[i].failed:
                 status[i] = outcome.status
                 messages[i] = f"{objective.name}: {outcome.message}"
-    return costs, [str(s) for s in status], messages
+    best = int(np.argmin(costs))
+    return costs, [str(s) for s in status], messages, [o[best] for o in outcomes] if np.isfinite(costs[best]) else []
 
 
 @dataclass
@@ -96,6 +102,7 @@ class Fitted:
     message: list[str] = field(default_factory=list)
     best_cost: list[float] = field(default_factory=list)  # best so far, after each objective call
     best_x: list[list[float]] = field(default_factory=list)
+    best_outcomes: list[Outcome] = field(default_factory=list)  # each objective's, at the best so far
     result: OptimizeResult = field(default_factory=OptimizeResult)
     wall_s: float = 0.0
 
@@ -133,6 +140,8 @@ def optimize(
         fitted.status.extend(s for r in results for s in r[1])
         fitted.message.extend(m for r in results for m in r[2])
         i = int(np.argmin(fitted.cost))
+        if not fitted.best_cost or fitted.cost[i] < fitted.best_cost[-1]:
+            fitted.best_outcomes = min(results, key=lambda r: np.min(r[0]))[3]
         fitted.best_cost.append(float(fitted.cost[i]))
         fitted.best_x.append(fitted.x[i])
         report(fitted)
@@ -163,8 +172,17 @@ def run_start(
     return index, optimize(optimizer, objectives, params, x0, mapper=lambda label: serial_map, n_chunks=1)
 
 
+def offer(preview: Preview, objectives: list[Objective], fitted: Fitted, step: int) -> None:
+    """Offer the preview the traces of ``fitted``'s best candidate."""
+    if fitted.best_outcomes:
+        outcomes = fitted.best_outcomes
+        preview.offer(lambda: {o.name: o.traces(out) for o, out in zip(objectives, outcomes)},
+                      fitted.best_cost[-1], step)
+
+
 def multistart(
-    spec: DataFitSpec, ctx: Context, objectives: list[Objective], params: list[ParameterSpec], x0: np.ndarray | None
+    spec: DataFitSpec, ctx: Context, objectives: list[Objective], params: list[ParameterSpec], x0: np.ndarray | None,
+    preview: Preview,
 ) -> tuple[list[Fitted], np.ndarray]:
     """Run every start as its own task, concurrently; progress counts the starts that finished."""
     names = list(spec.parameters)
@@ -176,6 +194,7 @@ def multistart(
     for i, fitted in ctx.unordered("starts")(partial(run_start, objectives, params, spec.optimizer), starts):
         ctx.check_canceled()
         found[i] = fitted
+        offer(preview, objectives, fitted, len(found))
         best = min(found.values(), key=lambda f: f.best_cost[-1])
         best_cost.append(best.best_cost[-1])
         best_x.append(best.best_x[-1])
@@ -197,16 +216,21 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
     if all(p.initial_value is not None for p in params):
         x0 = np.array([p.to_search(p.initial_value) for p in params])
 
+    preview = Preview(ctx.preview)
+
+    def report(f: Fitted) -> None:
+        ctx.report(Progress(unit="generation", done=len(f.best_cost), evaluations=len(f.cost),
+                            parameters=list(names), best_cost=f.best_cost, best_x=f.best_x))
+        offer(preview, objectives, f, len(f.best_cost))
+
     started = time.perf_counter()
     if spec.multistarts == 1:
         fits, points = [optimize(spec.optimizer, objectives, params, x0, mapper=ctx.mapper, n_chunks=n_chunks,
-                                 check_canceled=ctx.check_canceled,
-                                 report=lambda f: ctx.report(Progress(
-                                     unit="generation", done=len(f.best_cost), evaluations=len(f.cost),
-                                     parameters=list(names), best_cost=f.best_cost, best_x=f.best_x)))], None
+                                 check_canceled=ctx.check_canceled, report=report)], None
     else:
-        fits, points = multistart(spec, ctx, objectives, params, x0)
+        fits, points = multistart(spec, ctx, objectives, params, x0, preview)
         n_chunks = 1
+    preview.flush()
     wall = time.perf_counter() - started
     ds = fit_dataset(names, params, fits, points, optimizer=spec.optimizer.type, wall=wall, n_chunks=n_chunks)
     best = ds["best_x"].values

@@ -38,6 +38,7 @@ class Context:
     report: Callable[[Progress], None] = lambda progress: None
     check_canceled: Callable[[], None] = lambda: None
     store_group: Callable[[], Any] | None = None
+    preview: Callable[[dict[str, Any]], None] | None = None  # a running fit's best traces, for the monitor
 
 
 @dataclass

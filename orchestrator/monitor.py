@@ -2,8 +2,9 @@
 
 Everything shown comes from the runs' records in the store (elements' typed ``Progress``), so the
 page works for any cluster — local, a remote scheduler, Slurm — as long as it can read the store.
-A fit shows its best cost and best parameters per step; anything with a total (a sweep's chunks)
-its done/total; every element its status and progress line, as ``sweepfit status`` prints them.
+A fit shows its best cost and best parameters per step and its best candidate against the data; a
+sweep its chunks done and the map of its first summary filling in; every element its status and
+progress line, as ``sweepfit status`` prints them.
 Open ``/monitor?run=<id>`` for one run.
 """
 
@@ -23,6 +24,7 @@ from bokeh.plotting import figure
 
 from elements.core import config
 from elements.core.status import Progress, Status
+from orchestrator import live
 from orchestrator import store as stores
 
 COST_COLOR = "#d62728"  # the best-cost curve: one distinctive colour, easy to find in a screenshot
@@ -36,11 +38,26 @@ def _runs(root: Path, run_id: str | None) -> list[dict[str, Any]]:
             path = stores.run_path(run_id, root)
         except ValueError:
             return []
-        return [{**stores.read_attrs(path), "path": str(path)}]
-    runs = stores.list_runs(root)
-    unfinished = [r for r in runs if not Status(r["status"]).finished]
-    finished = [r for r in runs if Status(r["status"]).finished][-RECENT:]
-    return unfinished + finished
+        runs = [{**stores.read_attrs(path), "path": str(path)}]
+    else:
+        found = stores.list_runs(root)
+        runs = [r for r in found if not Status(r["status"]).finished] + [
+            r for r in found if Status(r["status"]).finished][-RECENT:]
+    for run in runs:
+        _live(run)
+    return runs
+
+
+def _live(run: dict[str, Any]) -> None:
+    """Attach what the live figures draw: a fit's preview, a sweep's map."""
+    path = Path(run["path"])
+    specs = run.get("spec", {}).get("elements", {})
+    for name, element in run.get("elements", {}).items():
+        if element.get("status") == Status.PENDING:
+            continue
+        element["preview"] = stores.read_preview(path, name)
+        if specs.get(name, {}).get("element_type") == "sweep":
+            element["sweep_map"] = live.sweep_map_data(path, name)
 
 
 def progress_of(element: dict[str, Any]) -> Progress | None:
@@ -65,6 +82,7 @@ def _line(element: dict[str, Any]) -> str:
 
 def _element_panel(run_id: str, name: str, element: dict[str, Any], sources: dict[str, Any]) -> Any:
     progress = progress_of(element)
+    key = f"{run_id}:{name}"
     header = Div(text=f"<b>{name}</b>: {_line(element)}", name=f"status:{run_id}:{name}")
     sources[f"status:{run_id}:{name}"] = header
     if progress is not None and progress.best_cost:
@@ -87,7 +105,8 @@ def _element_panel(run_id: str, name: str, element: dict[str, Any], sources: dic
         if param_fig.legend:
             param_fig.legend.label_text_font_size = "8pt"
             param_fig.add_layout(param_fig.legend[0], "below")  # beside the lines, not over them
-        return column(header, row(cost_fig, param_fig))
+        previews = live.preview_figures(key, element.get("preview", {}), sources)
+        return column(header, row(cost_fig, param_fig), *(row(previews[i:i + 2]) for i in range(0, len(previews), 2)))
     if progress is not None and progress.total is not None:
         done_source = ColumnDataSource({"y": [0], "done": [progress.done], "total": [progress.total]},
                                        name=f"done:{run_id}:{name}")
@@ -96,6 +115,8 @@ def _element_panel(run_id: str, name: str, element: dict[str, Any], sources: dic
                      x_range=(0, max(1, progress.total)), toolbar_location=None, y_axis_type=None)
         bar.hbar(y="y", left=0, right="total", height=0.6, source=done_source, color="#dddddd")
         bar.hbar(y="y", left=0, right="done", height=0.6, source=done_source, color="#2ca02c")
+        if element.get("sweep_map") is not None:
+            return column(header, bar, live.sweep_map(key, element["sweep_map"], sources))
         return column(header, bar)
     return header
 
@@ -117,7 +138,8 @@ def _shape(runs: list[dict[str, Any]]) -> list[tuple]:
     # What decides the layout: runs, their status, and which elements have which kind of progress.
     def kind(element: dict[str, Any]) -> tuple:
         progress = progress_of(element)
-        return () if progress is None else (bool(progress.best_cost), progress.total is not None)
+        drawn = (len(live.preview_data(element.get("preview", {}))), element.get("sweep_map") is not None)
+        return drawn if progress is None else (bool(progress.best_cost), progress.total is not None, *drawn)
 
     return [(r["run_id"], r.get("status"), tuple((n, e.get("status"), kind(e)) for n, e in r.get("elements", {}).items()))
             for r in runs]
@@ -133,6 +155,8 @@ def document(doc: Document, *, root: Path) -> None:
     shape = _shape(runs)
     page = column(_layout(runs, sources), name="page")
     doc.add_root(column(Div(text=f"<h2>sweepfit monitor</h2><small>{root}</small>"), page))
+
+    shown: dict[str, int | None] = {}  # the preview step each fit's figures show
 
     def refresh() -> None:
         nonlocal shape
@@ -156,6 +180,13 @@ def document(doc: Document, *, root: Path) -> None:
                         sources[f"best_x:{key}"].data = params
                 if f"done:{key}" in sources:
                     sources[f"done:{key}"].data = {"y": [0], "done": [progress.done], "total": [progress.total]}
+                preview = element.get("preview", {})
+                if preview.get("step") != shown.get(key):
+                    shown[key] = preview.get("step")
+                    live.update_previews(key, preview, sources)
+                if progress.done != shown.get(f"sweep:{key}"):
+                    shown[f"sweep:{key}"] = progress.done
+                    live.update_sweep_map(key, element.get("sweep_map"), sources)
 
     doc.add_periodic_callback(refresh, REFRESH_MS)
 

@@ -5,6 +5,7 @@ Layout::
     <root>/runs/<run_id>.zarr           attrs (written once): spec, project, name, versions, lineage
         _run.json                       the run's record: scheduler, dashboard, driver, failure, resume
         _elements/<element>.json        each element's record: status, progress, summary, error
+        _previews/<element>.json        a running fit's best traces, for the monitor
         cancel-requested                present once `sweepfit cancel` asked the run to stop
         <element>/                      the element's datasets (+ child groups such as traces/<objective>)
 
@@ -36,6 +37,7 @@ from elements.core.units import describe
 _CANCEL_MARKER = "cancel-requested"
 _RUN_RECORD = "_run.json"
 _ELEMENT_RECORDS = "_elements"
+_PREVIEWS = "_previews"
 
 
 class StoreError(ValueError):
@@ -134,6 +136,16 @@ def write_run(path: Path, **values: Any) -> None:
 def write_element(path: Path, element: str, **values: Any) -> None:
     """Merge values into one element's record (only that element's task calls this while it runs)."""
     _merge(_record(path, element), values)
+
+
+def write_preview(path: Path, element: str, snapshot: dict[str, Any]) -> None:
+    """Replace an element's preview (see :mod:`elements.preview`); its task is the only writer."""
+    write_json(path / _PREVIEWS / f"{element}.json", snapshot)
+
+
+def read_preview(path: Path, element: str) -> dict[str, Any]:
+    """An element's latest preview, or ``{}``."""
+    return read_json(path / _PREVIEWS / f"{element}.json")
 
 
 def _merge(record: Path, values: dict[str, Any]) -> None:

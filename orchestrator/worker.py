@@ -135,6 +135,7 @@ def run_element(
             report=lambda progress: write(progress=progress),
             check_canceled=check_canceled,
             store_group=lambda: (str(run_path), name),
+            preview=lambda snapshot: store.write_preview(run_path, name, snapshot),
         )
         with measurements.using(root):
             result = ELEMENTS[spec.element_type].run(spec, ctx)

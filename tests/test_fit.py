@@ -67,7 +67,7 @@ def test_entry_values_flow_into_later_elements(short_csv, tmp_path):
 
 def test_failing_candidate_is_data_not_a_crash(short_problem):
     X = np.array([[3.3e-14, 4e-15], [np.nan, 4e-15], [3.3e-14, 4e-15]])
-    costs, status, messages = evaluate([short_problem], X)
+    costs, status, messages, _ = evaluate([short_problem], X)
     assert status == ["ok", "infeasible", "ok"]
     assert np.isinf(costs[1]) and np.isfinite(costs[[0, 2]]).all()
     assert "input" in messages[1].lower() or "error" in messages[1].lower()
@@ -122,9 +122,9 @@ def test_folder_source_makes_one_objective_per_file(short_csv, tmp_path):
 
 def test_weighted_objectives_add_up(short_problem):
     X = np.array([[2e-14, 5e-15]])
-    [single], _, _ = evaluate([short_problem], X)
+    [single], *_ = evaluate([short_problem], X)
     heavy = dataclasses.replace(short_problem, weight=3.0)
-    [combined], _, _ = evaluate([short_problem, heavy], X)
+    [combined], *_ = evaluate([short_problem, heavy], X)
     assert combined == pytest.approx(4 * single)
 
 

@@ -14,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import orchestrator
@@ -64,14 +65,18 @@ class Page:
         return result["result"].get("value")
 
 
-# The fit's best-cost column as BokehJS holds it in the browser, or null before it rendered.
-BEST_COST_JS = """(() => {
+# A column of a named data source as BokehJS holds it in the browser, or null before it rendered.
+COLUMN_JS = """(() => {
   const doc = window.Bokeh && Bokeh.documents && Bokeh.documents[0];
   const source = doc && doc.get_model_by_name(%s);
   if (!source) return null;
-  const column = source.data instanceof Map ? source.data.get("best_cost") : source.data.best_cost;
+  const column = source.data instanceof Map ? source.data.get(%s) : source.data[%s];
   return Array.from(column);
 })()"""
+
+
+def column_js(source: str, column: str) -> str:
+    return COLUMN_JS % (json.dumps(source), json.dumps(column), json.dumps(column))
 # Rendered text and canvases, including inside the shadow roots bokeh renders into.
 RENDERED_JS = """(() => {
   let canvases = 0, text = "";
@@ -95,20 +100,23 @@ async def _look(devtools: str, url: str, run_id: str, screenshot: Path) -> dict:
     await page.call("Page.enable")
     await page.call("Emulation.setDeviceMetricsOverride", width=1100, height=800, deviceScaleFactor=1, mobile=False)
     await page.call("Page.navigate", url=url)
-    name = json.dumps(f"best_cost:{run_id}:fit")
+    best_cost = column_js(f"best_cost:{run_id}:fit", "best_cost")
     deadline = time.monotonic() + 60
-    while not (first := await page.evaluate(BEST_COST_JS % name)) or len(first) < 3:
+    while not (first := await page.evaluate(best_cost)) or len(first) < 3:
         assert time.monotonic() < deadline, "the page never showed the fit's best-cost data"
         await asyncio.sleep(0.5)
-    while len(latest := await page.evaluate(BEST_COST_JS % name)) <= len(first):  # live: new generations arrive
+    while len(latest := await page.evaluate(best_cost)) <= len(first):  # live: new generations arrive
         assert time.monotonic() < deadline, "the page did not update while the fit ran"
         await asyncio.sleep(0.5)
+    # the best candidate so far against the data
+    model = await page.evaluate(column_js(f"preview:{run_id}:fit:0", "y_model"))
+    data = await page.evaluate(column_js(f"preview:{run_id}:fit:0", "y_data"))
     await asyncio.sleep(1.5)  # let the canvas draw the latest points
     rendered = await page.evaluate(RENDERED_JS)
     shot = await page.call("Page.captureScreenshot", format="png")
     screenshot.write_bytes(base64.b64decode(shot["data"]))
     ws.close()
-    return {"first": first, "latest": latest, **rendered}
+    return {"first": first, "latest": latest, "model": model, "data": data, **rendered}
 
 
 def _wait_for_port(port: int, timeout: float = 30) -> None:
@@ -163,7 +171,11 @@ def test_monitor_page_shows_the_running_fit(tmp_path):
     assert seen["first"] == pytest.approx(progress[: len(seen["first"])])  # the page shows the store's numbers
     assert len(seen["latest"]) > len(seen["first"])
     assert all(a >= b for a, b in zip(seen["latest"], seen["latest"][1:]))  # best cost never increases
-    assert seen["canvases"] >= 2  # the cost and parameter plots
+    assert seen["canvases"] >= 3  # the cost, parameter and best-candidate plots
+    measured = pd.read_csv(data)["Voltage [V]"].to_numpy()
+    assert len(seen["data"]) == len(seen["model"]) == len(measured)
+    np.testing.assert_allclose(seen["data"], measured)
+    assert np.all(np.isfinite(seen["model"])) and np.max(np.abs(np.subtract(seen["model"], measured))) < 0.5
     assert f"run {run_id}" in seen["text"] and "fit: running" in seen["text"]
     # The cost curve is drawn: plenty of pixels in its colour.
     red = tuple(int(COST_COLOR[i:i + 2], 16) for i in (1, 3, 5))
