@@ -149,3 +149,25 @@ def test_editing_a_profile_file_recomputes_the_sweep(tmp_path):
     before = orchestrator.open_sweep(first["run_id"], "drive", store=tmp_path / "store").final_voltage.values
     after = orchestrator.open_sweep(edited["run_id"], "drive", store=tmp_path / "store").final_voltage.values
     assert np.all(after > before)  # a lighter drive after 300 s: the edited file is what was solved
+
+
+def test_progress_is_written_off_the_element_thread_latest_first_and_all_before_close():
+    import threading
+
+    from orchestrator.worker import Latest
+
+    written, release = [], threading.Event()
+
+    def slow(value):
+        release.wait(5)
+        written.append(value)
+
+    latest = Latest(slow)
+    latest(1)  # the writer takes this one and blocks in it
+    time.sleep(0.2)
+    for value in (2, 3, 4):  # handed in while it writes: only the latest is kept
+        latest(value)
+    release.set()
+    latest.close()
+    assert written == [1, 4]
+    assert not latest.thread.is_alive()
