@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from scipy.optimize import OptimizeResult
 from scipy.stats import qmc
 
@@ -27,6 +27,7 @@ from elements.priors import Prior, PriorKind, PriorTerm
 from elements.schema import ParameterSpec, Strict, kind_of
 
 DEFAULT_OPTIMIZER = "ScipyDifferentialEvolution"
+PRIOR = TypeAdapter(PriorKind)
 
 
 class InitialGuessSampler(Strict):
@@ -101,6 +102,20 @@ class DataFitSpec(Strict):
     options: FitOptions = Field(default_factory=FitOptions)
     objective_parallelism: Literal["auto", "on", "off"] = "auto"
     cost_logger: dict[str, Any] | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_priors(cls, parameters: dict[str, ParameterSpec]) -> dict[str, ParameterSpec]:
+        found, problems = dict(parameters), []
+        for name, p in parameters.items():
+            if p.prior is not None:
+                try:
+                    found[name] = p.model_copy(update={"prior": PRIOR.validate_python(p.prior)})
+                except ValidationError as exc:
+                    problems += [f"{name}.prior: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return found
 
     @field_validator("multistarts", mode="before")
     @classmethod

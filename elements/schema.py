@@ -97,8 +97,8 @@ TRANSFORMS = {"Identity": "none", "Log10": "log10"}
 class ParameterSpec(Strict):
     """A parameter to fit: bounds in the parameter's own units, searched in `transform` space.
 
-    ``prior`` (a ``Normal``, ``LogNormal`` or ``Uniform``, see :mod:`elements.priors`) adds its
-    ``-log`` density to the fit's cost. ionworks-schema's ``Parameter`` fields are read as
+    ``prior`` (a ``Normal``, ``LogNormal`` or ``Uniform``, see :mod:`elements.priors`, checked by
+    the fit that reads it) adds its ``-log`` density to the fit's cost. ionworks-schema's ``Parameter`` fields are read as
     they are written: ``transform: Log10`` (from ``iws.transforms.Log10``); ``normalize``,
     ``check_bounds`` and ``check_initial_value`` are accepted and change nothing (the search
     runs in the bounds' unit box, and bounds and initial values are always checked).
@@ -118,17 +118,6 @@ class ParameterSpec(Strict):
         if isinstance(value, str) and value[:1].isupper() and value not in TRANSFORMS:
             raise ValueError(unknown_name("transform", value, TRANSFORMS))
         return TRANSFORMS.get(value, value)
-
-    @field_validator("prior", mode="before")
-    @classmethod
-    def _prior(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        from pydantic import TypeAdapter
-
-        from elements.priors import PriorKind
-
-        return TypeAdapter(PriorKind).validate_python(value)
 
     @model_validator(mode="after")
     def _check(self) -> ParameterSpec:
