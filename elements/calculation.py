@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import xarray as xr
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from elements.core.status import Summary
 from elements.element import ELEMENTS, Context, ElementType, Result
@@ -30,7 +30,7 @@ def initial_state(values: Any, model: ModelSpec, *, initial_state: float | str) 
 
 class CalculationSpec(Strict):
     element_type: Literal["calculation"]
-    calculation: str
+    calculation: str = Field(validation_alias=AliasChoices("calculation", "type"))  # ionworks-schema: type
     parameter_set: ParameterSetName = "Chen2020"
     model: ModelSpec = Field(default_factory=ModelSpec)
     initial_state: float | str = Field(description="state of charge in [0, 1] or a voltage such as '4.1 V'")

@@ -1,19 +1,66 @@
-"""Costs comparing a simulated trace with measured data, chosen by ``type``; each owns its options."""
+"""Costs comparing a simulated trace with measured data, chosen by ``type``; each owns its options.
+
+ionworks-schema writes the same names (``SSE``, ``MSE``, ``RMSE``, ``MAE``, ``Max``,
+``GaussianLogLikelihood``) with the same fields; fields that would change the answer and that
+sweepfit has no meaning for are rejected, naming the field.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field, field_validator, model_validator
 
 from elements.core.registry import Registry
 from elements.schema import Kind
 
+# ionworks-schema's cost fields that sweepfit expresses elsewhere: where to say it instead.
+ELSEWHERE = {
+    "objective_weights": "give each objective its own weight: {objective: {weight: 2.0, ...}}",
+    "variable_weights": "give the objective's variables weights: variables: {'Voltage [V]': {weight: 2.0}}",
+    "nan_values": "a solution with NaN is a failed solve in sweepfit (cost inf, reason kept); remove it",
+    "calculation_structure": "each objective compares its own variables (its 'variables'); remove it",
+    "objective_names": "each objective compares its own variables (its 'variables'); remove it",
+}
+
 
 class Cost(Kind):
-    """A cost: ``cost(model, data)`` -> float, smaller is better."""
+    """A cost: ``cost(model, data, variable)`` -> float, smaller is better.
 
-    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+    ``normalization`` divides model and data by a scale taken from the data before comparing:
+    ``identity`` (or unset: none), ``mean`` (``|mean(data)|``), ``range`` (``max - min``),
+    ``root_mean_squares`` (``sqrt(mean(data**2))``) or a number. Unset means none in sweepfit;
+    ionworks' server divides by the mean when it is unset, which leaves the best fit of one
+    variable of one objective unchanged and weighs several differently.
+    """
+
+    likelihood: ClassVar[bool] = False  # a negative log-likelihood, to which priors add as a posterior
+    normalization: Literal["identity", "mean", "range", "root_mean_squares"] | float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_here(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            found = [f"{k}: {ELSEWHERE[k]}" for k in ELSEWHERE if value.get(k) is not None]
+            if found:
+                raise ValueError("; ".join(found))
+        return value
+
+    def scaled(self, model: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Model and data divided by the normalization's scale."""
+        how = self.normalization
+        if how in (None, "identity"):
+            return model, data
+        scale = {"mean": lambda: abs(np.mean(data)), "range": lambda: np.ptp(data),
+                 "root_mean_squares": lambda: np.sqrt(np.mean(data**2))}.get(how, lambda: how)()
+        return model / scale, data / scale
+
+    def __call__(self, model: np.ndarray, data: np.ndarray, variable: str | None = None) -> float:
+        return self.measure(*self.scaled(np.asarray(model, dtype=float), np.asarray(data, dtype=float)))
+
+    def measure(self, model: np.ndarray, data: np.ndarray) -> float:
         raise NotImplementedError
 
 
@@ -24,7 +71,7 @@ COSTS: Registry[type[Cost]] = Registry("cost")
 class SSE(Cost):
     type: Literal["SSE"] = "SSE"
 
-    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+    def measure(self, model: np.ndarray, data: np.ndarray) -> float:
         return float(np.sum((model - data) ** 2))
 
 
@@ -32,7 +79,7 @@ class SSE(Cost):
 class MSE(Cost):
     type: Literal["MSE"] = "MSE"
 
-    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+    def measure(self, model: np.ndarray, data: np.ndarray) -> float:
         return float(np.mean((model - data) ** 2))
 
 
@@ -40,7 +87,7 @@ class MSE(Cost):
 class RMSE(Cost):
     type: Literal["RMSE"] = "RMSE"
 
-    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+    def measure(self, model: np.ndarray, data: np.ndarray) -> float:
         return float(np.sqrt(np.mean((model - data) ** 2)))
 
 
@@ -48,7 +95,7 @@ class RMSE(Cost):
 class MAE(Cost):
     type: Literal["MAE"] = "MAE"
 
-    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+    def measure(self, model: np.ndarray, data: np.ndarray) -> float:
         return float(np.mean(np.abs(model - data)))
 
 
@@ -56,5 +103,57 @@ class MAE(Cost):
 class Max(Cost):
     type: Literal["Max"] = "Max"
 
-    def __call__(self, model: np.ndarray, data: np.ndarray) -> float:
+    def measure(self, model: np.ndarray, data: np.ndarray) -> float:
         return float(np.max(np.abs(model - data)))
+
+
+@COSTS.register("GaussianLogLikelihood")
+class GaussianLogLikelihood(Cost):
+    """The negative log-likelihood of the data under independent Gaussian noise, per variable:
+
+        0.5 * (N * log(2 pi sigma**2) + sum((model - data)**2) / sigma**2)
+
+    ``sigma`` maps each compared variable to its noise standard deviation, in the variable's units:
+    a number (known noise), or the name of a fitted parameter (listed in the fit's ``parameters``
+    with bounds), which the fit then estimates with the model's parameters. Spelled as in
+    ionworks-schema.
+
+    Examples
+    --------
+    >>> cost = GaussianLogLikelihood(sigma={"Voltage [V]": 0.5})
+    >>> round(cost(np.array([1.0, 2.0]), np.array([1.5, 2.0]), "Voltage [V]"), 6)  # log(2 pi 0.25) + 0.5
+    0.952476
+    """
+
+    likelihood: ClassVar[bool] = True
+    type: Literal["GaussianLogLikelihood"] = "GaussianLogLikelihood"
+    sigma: dict[str, float | str] = Field(min_length=1)
+
+    @field_validator("sigma")
+    @classmethod
+    def _positive(cls, sigma: dict[str, float | str]) -> dict[str, float | str]:
+        bad = {k: v for k, v in sigma.items() if not isinstance(v, str) and not (v > 0 and math.isfinite(v))}
+        if bad:
+            raise ValueError(f"sigma must be positive and finite (or a fitted parameter's name), got {bad}")
+        return sigma
+
+    @property
+    def fitted(self) -> set[str]:
+        """The names of the fitted parameters that are noise levels."""
+        return {v for v in self.sigma.values() if isinstance(v, str)}
+
+    def bound(self, values: dict[str, float]) -> GaussianLogLikelihood:
+        """This cost with its fitted noise levels set to ``values``."""
+        return self.model_copy(update={"sigma": {k: values.get(v, v) if isinstance(v, str) else v
+                                                 for k, v in self.sigma.items()}})
+
+    def __call__(self, model: np.ndarray, data: np.ndarray, variable: str | None = None) -> float:
+        if variable not in self.sigma:
+            raise ValueError(f"GaussianLogLikelihood has no sigma for {variable!r}; sigma gives {sorted(self.sigma)}")
+        sigma = self.sigma[variable]
+        if isinstance(sigma, str):
+            raise ValueError(f"sigma of {variable!r} is the fitted parameter {sigma!r}, which has no value here")
+        model, data = self.scaled(np.asarray(model, dtype=float), np.asarray(data, dtype=float))
+        if not sigma > 0:
+            return float("inf")
+        return float(0.5 * (data.size * np.log(2 * np.pi * sigma**2) + np.sum((model - data) ** 2) / sigma**2))

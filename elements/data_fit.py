@@ -7,25 +7,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from scipy.optimize import OptimizeResult
 from scipy.stats import qmc
 
+from elements import engine
 from elements.core import config
 from elements.core.status import Progress, SolveStatus, Summary
 from elements.costs import COSTS
 from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, serial_map
+from elements.core.registry import unknown_name
 from elements.engine import Outcome
 from elements.objectives import OBJECTIVES, Objective, legacy
-from elements.optimizers import OPTIMIZERS, Optimizer
+from elements.optimizers import OPTIMIZERS, Optimizer, by_method
 from elements.preview import Preview
+from elements.priors import Prior, PriorKind, PriorTerm
 from elements.schema import ParameterSpec, Strict, kind_of
 
 DEFAULT_OPTIMIZER = "ScipyDifferentialEvolution"
+PRIOR = TypeAdapter(PriorKind)
 
 
 class InitialGuessSampler(Strict):
@@ -39,37 +43,170 @@ class InitialGuessSampler(Strict):
     seed: int | None = Field(None, ge=0)
 
     def starts(self, n: int, bounds: list[tuple[float, float]], x0: np.ndarray | None) -> tuple[np.ndarray, list[int]]:
-        """``n`` start points in the search box, ``x0`` first when given, and a seed for each start."""
+        """``n`` start points in the search box, the rows of ``x0`` first when given, and a seed for each start."""
         sampling, *optimizers = np.random.SeedSequence(self.seed).spawn(n + 1)
         rng = np.random.default_rng(sampling)
         lower, upper = np.asarray(bounds, dtype=float).T
-        drawn = n - (x0 is not None)
+        given = np.empty((0, len(bounds))) if x0 is None else np.atleast_2d(x0)
+        drawn = n - len(given)
         if self.type == "LatinHypercube":
             unit = qmc.LatinHypercube(d=len(bounds), seed=rng).random(drawn)
         else:
             unit = rng.uniform(size=(drawn, len(bounds)))
-        points = lower + unit * (upper - lower)
-        if x0 is not None:
-            points = np.vstack([x0, points])
+        points = np.vstack([given, lower + unit * (upper - lower)])
         return points, [int(s.generate_state(1)[0]) for s in optimizers]
 
 
+class FitOptions(Strict):
+    """ionworks-schema's ``DataFitOptions``: ``seed`` seeds the optimizer and the start sampler where
+    they have no seed of their own, ``max_iterations`` caps the optimizer's iterations where it sets
+    none itself; ``low_memory``, ``validate`` and ``skip_objective_callbacks`` change nothing here
+    (every evaluation is kept, parameter names are always checked)."""
+
+    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    max_iterations: int | None = Field(None, gt=0)
+    low_memory: bool | None = None
+    validate_: bool = Field(True, alias="validate")
+    skip_objective_callbacks: bool = False
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_maxtime(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("maxtime") is not None:
+            raise ValueError(f"maxtime {value['maxtime']}: sweepfit has no wall-time limit for a fit; cap it "
+                             f"with max_iterations (here or the optimizer's own option) instead")
+        return value
+
+
 class DataFitSpec(Strict):
+    """A fit: objectives, the parameters fitted, how candidates are scored and searched.
+
+    Read as ionworks-schema's ``DataFit.to_config()`` writes it too: ``priors`` (``{parameter:
+    prior}``, see :mod:`elements.priors`; or each parameter's ``prior``), ``initial_guesses`` (one
+    ``{parameter: value}``, or one per start), ``options`` (:class:`FitOptions`), and
+    ``objective_parallelism`` and ``cost_logger``, which change nothing (objectives are evaluated
+    together in each chunk; every evaluation is kept in the fit's dataset).
+    """
+
     element_type: Literal["data_fit"]
     objectives: dict[str, kind_of(OBJECTIVES, default="CurrentDriven", prepare=legacy)] = Field(min_length=1)
     parameters: dict[str, ParameterSpec] = Field(min_length=1)
     cost: kind_of(COSTS, default="RMSE") = Field("RMSE", validate_default=True)
-    optimizer: kind_of(OPTIMIZERS, default=DEFAULT_OPTIMIZER) = Field(DEFAULT_OPTIMIZER, validate_default=True)
+    optimizer: kind_of(OPTIMIZERS, default=DEFAULT_OPTIMIZER, prepare=by_method) = Field(
+        DEFAULT_OPTIMIZER, validate_default=True)
     chunks: int | None = Field(None, ge=1)
     multistarts: int = Field(1, ge=1, description="optimizer runs from different start points, each its own task")
     initial_guess_sampler: InitialGuessSampler = Field(default_factory=InitialGuessSampler)
+    initial_guesses: dict[str, float] | list[dict[str, float]] | None = None
+    priors: dict[str, PriorKind] | None = None
+    options: FitOptions = Field(default_factory=FitOptions)
+    objective_parallelism: Literal["auto", "on", "off"] = "auto"
+    cost_logger: dict[str, Any] | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_priors(cls, parameters: dict[str, ParameterSpec]) -> dict[str, ParameterSpec]:
+        found, problems = dict(parameters), []
+        for name, p in parameters.items():
+            if p.prior is not None:
+                try:
+                    found[name] = p.model_copy(update={"prior": PRIOR.validate_python(p.prior)})
+                except ValidationError as exc:
+                    problems += [f"{name}.prior: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return found
+
+    @field_validator("multistarts", mode="before")
+    @classmethod
+    def _one_start(cls, value: Any) -> Any:
+        return 1 if value is None else value
+
+    @field_validator("initial_guess_sampler", "options", mode="before")
+    @classmethod
+    def _default(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("priors", mode="before")
+    @classmethod
+    def _priors_by_name(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict):
+            raise ValueError("priors must map each parameter's name to its prior, {name: {distribution: Normal, "
+                             "mean: ..., std: ...}}; a list loses the names (ionworks-schema does not write them)")
+        return value
 
     @model_validator(mode="after")
     def _known_parameters(self) -> DataFitSpec:
-        found = {m for o in self.objectives.values() for m in o.unknown_parameters(list(self.parameters))}
+        noise = self.noise_parameters
+        model = [n for n in self.parameters if n not in noise]
+        found = {m for o in self.objectives.values() for m in o.unknown_parameters(model)}
+        for source, names in (("priors", self.priors or {}), ("initial_guesses", self._guesses())):
+            found |= {f"{source}: {unknown_name('fitted parameter', n, self.parameters)}"
+                      for n in names if n not in self.parameters}
+        for name, kind in self.objectives.items():
+            cost = kind.cost or self.cost
+            compared = set(getattr(kind, "weights", {}))
+            if cost.likelihood and compared - set(cost.sigma):
+                found.add(f"objective {name!r} compares {sorted(compared)} but its GaussianLogLikelihood gives "
+                          f"sigma for {sorted(cost.sigma)}; give sigma for each compared variable")
+            if cost.likelihood and getattr(kind, "normalise", None):
+                found.add(f"objective {name!r}: normalise divides the residuals by the data's spread, so sigma "
+                          f"would not be in the variables' units; remove normalise with a GaussianLogLikelihood")
         if found:
             raise ValueError("; ".join(sorted(found)))
         return self
+
+    @model_validator(mode="after")
+    def _apply_options(self) -> DataFitSpec:
+        given = {"seed": self.options.seed, "max_iterations": self.options.max_iterations}
+        given = {k: v for k, v in given.items() if v is not None}
+        if given:
+            optimizer = type(self.optimizer)
+            own = self.optimizer.model_dump(exclude_unset=True)
+            usable = {k: v for k, v in given.items()
+                      if (optimizer.ionworks_fields.get(k, k).partition(".")[0] in optimizer.model_fields)
+                      and optimizer.ionworks_fields.get(k, k) not in own}
+            self.optimizer = optimizer.model_validate({**usable, **own, "type": self.optimizer.type})
+        if self.options.seed is not None and self.initial_guess_sampler.seed is None:
+            self.initial_guess_sampler = self.initial_guess_sampler.model_copy(update={"seed": self.options.seed})
+        guesses = self._guesses()
+        if isinstance(self.initial_guesses, list) and len(guesses) > self.multistarts:
+            self.multistarts = len(guesses)
+        return self
+
+    def _guesses(self) -> list[str]:
+        found = self.initial_guesses or []
+        return [n for guess in ([found] if isinstance(found, dict) else found) for n in guess]
+
+    @property
+    def noise_parameters(self) -> set[str]:
+        """Fitted parameters that are a likelihood's noise level, not the model's."""
+        costs = [self.cost, *(kind.cost for kind in self.objectives.values() if kind.cost is not None)]
+        return {n for c in costs if c.likelihood for n in c.fitted}
+
+    def prior_of(self, name: str) -> Prior | None:
+        return (self.priors or {}).get(name) or self.parameters[name].prior
+
+    def starts(self, names: tuple[str, ...]) -> np.ndarray | None:
+        """The given start points in search space, one row each: ``initial_guesses``, or the
+        parameters' initial values when all have one."""
+        params = [self.parameters[n] for n in names]
+        guesses = self.initial_guesses
+        if guesses is None:
+            if any(p.initial_value is None for p in params):
+                return None
+            guesses = [{}]
+        rows = [guesses] if isinstance(guesses, dict) else guesses
+        found = []
+        for i, row in enumerate(rows):
+            values = [row.get(n, p.initial_value) for n, p in zip(names, params)]
+            missing = [n for n, v in zip(names, values) if v is None]
+            if missing:
+                raise ValueError(f"initial_guesses[{i}] has no value for {missing} and they have no initial_value")
+            found.append([p.to_search(v) for p, v in zip(params, values)])
+        return np.array(found)
 
 
 def evaluate(objectives: list[Objective], X: np.ndarray) -> tuple[np.ndarray, list[str], list[str], list[Outcome]]:
@@ -206,15 +343,14 @@ def multistart(
 def run(spec: DataFitSpec, ctx: Context) -> Result:
     names = tuple(spec.parameters)
     params = [spec.parameters[n] for n in names]
-    objectives = [o for name, kind in spec.objectives.items()
-                  for o in kind.build(name, inputs=names, existing=ctx.parameters, cost=spec.cost, base_dir=ctx.base_dir)]
+    objectives = build(spec, names, ctx)
+    priors = {i: p for i, n in enumerate(names) if (p := spec.prior_of(n)) is not None}
+    terms = [*objectives, PriorTerm(priors, names)] if priors else objectives  # what the cost sums
     # Solve cost varies from candidate to candidate, so a generation split in exactly one chunk per
     # thread waits for its slowest part; a few chunks per thread balance it (measured on 2 workers:
     # 6 chunks 6.2-7.9 s, 2 chunks 7.9-10.4 s).
     n_chunks = spec.chunks or config.get("fit.chunks") or ctx.workers * int(config.get("fit.chunks-per-thread"))
-    x0 = None
-    if all(p.initial_value is not None for p in params):
-        x0 = np.array([p.to_search(p.initial_value) for p in params])
+    x0 = spec.starts(names)
 
     preview = Preview(ctx.preview)
 
@@ -225,10 +361,10 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
 
     started = time.perf_counter()
     if spec.multistarts == 1:
-        fits, points = [optimize(spec.optimizer, objectives, params, x0, mapper=ctx.mapper, n_chunks=n_chunks,
-                                 check_canceled=ctx.check_canceled, report=report)], None
+        fits, points = [optimize(spec.optimizer, terms, params, None if x0 is None else x0[0], mapper=ctx.mapper,
+                                 n_chunks=n_chunks, check_canceled=ctx.check_canceled, report=report)], None
     else:
-        fits, points = multistart(spec, ctx, objectives, params, x0, preview)
+        fits, points = multistart(spec, ctx, terms, params, x0, preview)
         n_chunks = 1
     preview.flush()
     wall = time.perf_counter() - started
@@ -249,6 +385,57 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
         summary=Summary(parameters=fitted, cost=found_cost, evaluations=int(ds.attrs["nfev"]),
                         iterations=sum(int(f.result.nit) for f in fits)),
     )
+
+
+def build(spec: DataFitSpec, names: tuple[str, ...], ctx: Context) -> list[Objective]:
+    """The worker-side objectives of every objective kind, each with its own cost or the fit's; those
+    whose likelihood has fitted noise levels see candidates without them and take them from each row."""
+    noise = spec.noise_parameters
+    model = tuple(n for n in names if n not in noise)
+    found: list[Objective] = []
+    for name, kind in spec.objectives.items():
+        cost = kind.cost or spec.cost
+        built = kind.build(name, inputs=model, existing=ctx.parameters, cost=cost, base_dir=ctx.base_dir)
+        if cost.likelihood and cost.fitted:
+            built = [FittedNoise(o, tuple(names.index(n) for n in model),
+                                 {n: names.index(n) for n in cost.fitted}) for o in built]
+        found.extend(built)
+    return found
+
+
+@dataclass(frozen=True, eq=False)
+class FittedNoise(Objective):
+    """Worker side: an objective whose likelihood's noise levels are columns of the candidates.
+
+    The inner objective solves the model's columns; each outcome keeps its row's noise levels, and
+    the cost is the inner objective's with its likelihood bound to them.
+    """
+
+    inner: Objective
+    model_columns: tuple[int, ...]
+    noise_columns: dict[str, int]
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def weight(self) -> float:
+        return self.inner.weight
+
+    def solve(self, X: np.ndarray) -> list[engine.Outcome]:
+        X = np.atleast_2d(X)
+        outcomes = self.inner.solve(X[:, list(self.model_columns)])
+        return [engine.Outcome((o, {n: float(row[i]) for n, i in self.noise_columns.items()}), o.status, o.message)
+                for o, row in zip(outcomes, X)]
+
+    def cost(self, outcome: engine.Outcome, cost: Any = None) -> float:
+        inner, noise = outcome.value
+        return self.inner.cost(inner, (cost or self.inner.cost_kind).bound(noise))
+
+    def traces(self, outcome: engine.Outcome) -> xr.Dataset:
+        inner, noise = outcome.value
+        return self.inner.traces(inner).assign_attrs({f"sigma {k}": v for k, v in noise.items()})
 
 
 def _padded(rows: list[list], width: int) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import xarray as xr
 from pydantic import Field
@@ -13,8 +13,13 @@ from elements.schema import Strict
 
 
 class EntrySpec(Strict):
+    """Values by name; ionworks-schema's ``DirectEntry`` writes the same ``values``, with ``source`` and
+    ``provenance`` (kept with the spec, no effect on values)."""
+
     element_type: Literal["entry"]
     values: dict[str, float] = Field(default_factory=dict)
+    source: str | None = None
+    provenance: dict[str, dict[str, Any]] | None = None
 
 
 def run(spec: EntrySpec, ctx: Context) -> Result:

@@ -90,12 +90,34 @@ def check_bounds(bounds: Sequence[float], *, log: bool, what: str) -> None:
         raise ValueError(f"{what} needs positive bounds, got lower bound {lo}")
 
 
+# ionworks-schema's transform names for the ones sweepfit has.
+TRANSFORMS = {"Identity": "none", "Log10": "log10"}
+
+
 class ParameterSpec(Strict):
-    """A parameter to fit: bounds in the parameter's own units, searched in `transform` space."""
+    """A parameter to fit: bounds in the parameter's own units, searched in `transform` space.
+
+    ``prior`` (a ``Normal``, ``LogNormal`` or ``Uniform``, see :mod:`elements.priors`, checked by
+    the fit that reads it) adds its ``-log`` density to the fit's cost. ionworks-schema's ``Parameter`` fields are read as
+    they are written: ``transform: Log10`` (from ``iws.transforms.Log10``); ``normalize``,
+    ``check_bounds`` and ``check_initial_value`` are accepted and change nothing (the search
+    runs in the bounds' unit box, and bounds and initial values are always checked).
+    """
 
     bounds: list[float] = Field(min_length=2, max_length=2, description="[lower, upper]")
     initial_value: float | None = None
     transform: Literal["none", "log10"] = "none"
+    prior: Any = None
+    normalize: bool | None = None
+    check_bounds: bool | None = None
+    check_initial_value: bool | None = None
+
+    @field_validator("transform", mode="before")
+    @classmethod
+    def _ionworks_transform(cls, value: Any) -> Any:
+        if isinstance(value, str) and value[:1].isupper() and value not in TRANSFORMS:
+            raise ValueError(unknown_name("transform", value, TRANSFORMS))
+        return TRANSFORMS.get(value, value)
 
     @model_validator(mode="after")
     def _check(self) -> ParameterSpec:
@@ -119,10 +141,25 @@ class ParameterSpec(Strict):
 
 
 class ModelSpec(Strict):
+    """A PyBaMM model by name with its options: ``"SPM"``, or ``{type: SPM, options: {...}}``, or
+    ionworks-schema's ``{type, module: lithium_ion, options}`` (what ``to_config()`` writes for a
+    ``pybamm.lithium_ion`` model object)."""
+
     type: str = "SPMe"
+    module: Literal["lithium_ion"] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
     _known = field_validator("type")(lambda cls, v: known(MODELS, v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"type": value}
+        if isinstance(value, dict) and value.get("module") not in (None, "lithium_ion"):
+            raise ValueError(f"model {value.get('type')!r} from pybamm.{value['module']}: sweepfit has the "
+                             f"pybamm.lithium_ion models {sorted(MODELS)} only")
+        return value
 
     @field_validator("options")
     @classmethod

@@ -19,17 +19,20 @@ METRICS = ("RMSE", "MAE", "Max")
 
 
 class ValidationSpec(Strict):
+    """``summary_stats`` (ionworks-schema's name) picks the metrics; RMSE, MAE and Max by default."""
+
     element_type: Literal["validation"]
     objectives: dict[str, kind_of(OBJECTIVES, default="CurrentDriven", prepare=legacy)] = Field(min_length=1)
+    summary_stats: list[kind_of(COSTS)] | None = None
 
 
 def run(spec: ValidationSpec, ctx: Context) -> Result:
-    measures = {m: COSTS[m]() for m in METRICS}
+    measures = {m.type: m for m in spec.summary_stats} if spec.summary_stats else {m: COSTS[m]() for m in METRICS}
     checks = [o for name, kind in spec.objectives.items()
-              for o in kind.build(name, inputs=(), existing=ctx.parameters, cost=measures["RMSE"], base_dir=ctx.base_dir)]
+              for o in kind.build(name, inputs=(), existing=ctx.parameters, cost=next(iter(measures.values())), base_dir=ctx.base_dir)]
     outcomes = [o.solve(np.empty((1, 0)))[0] for o in checks]
     datasets: dict[str, xr.Dataset] = {}
-    metrics: dict[str, list[float]] = {m: [] for m in METRICS}
+    metrics: dict[str, list[float]] = {m: [] for m in measures}
     summary: dict[str, dict] = {}
     for check, outcome in zip(checks, outcomes):
         found = {m: check.cost(outcome, measure) for m, measure in measures.items()}

@@ -23,11 +23,31 @@ def test_costs(name, expected):
 
 
 def test_costs_are_zero_on_a_perfect_fit():
-    assert all(COSTS[name]()(DATA, DATA) == 0 for name in COSTS)
+    assert all(COSTS[name]()(DATA, DATA) == 0 for name in COSTS if name != "GaussianLogLikelihood")
+
+
+def test_gaussian_log_likelihood_by_hand():
+    sigma = 0.5
+    expected = 0.5 * (4 * math.log(2 * math.pi * sigma**2) + 5.0 / sigma**2)  # SSE = 5
+    cost = COSTS["GaussianLogLikelihood"](sigma={"Voltage [V]": sigma})
+    assert cost(MODEL, DATA, "Voltage [V]") == pytest.approx(expected)
+    fitted = COSTS["GaussianLogLikelihood"](sigma={"Voltage [V]": "noise"})
+    assert fitted.fitted == {"noise"}
+    assert fitted.bound({"noise": sigma})(MODEL, DATA, "Voltage [V]") == pytest.approx(expected)
+    with pytest.raises(ValueError, match="no sigma for 'Temperature \\[K\\]'"):
+        cost(MODEL, DATA, "Temperature [K]")
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        COSTS["GaussianLogLikelihood"](sigma={"Voltage [V]": 0.0})
+
+
+@pytest.mark.parametrize("normalization, scale", [("mean", 2.75), ("range", 4.0), (0.5, 0.5), ("identity", 1.0),
+                                                  ("root_mean_squares", math.sqrt(43 / 4))])
+def test_normalization_divides_by_the_datas_scale(normalization, scale):
+    assert COSTS["SSE"](normalization=normalization)(MODEL, DATA) == pytest.approx(5.0 / scale**2)
 
 
 def test_unknown_cost_lists_valid_names():
-    with pytest.raises(KeyError, match="valid costs: 'MAE', 'MSE', 'Max', 'RMSE', 'SSE'"):
+    with pytest.raises(KeyError, match="valid costs: 'GaussianLogLikelihood', 'MAE', 'MSE', 'Max', 'RMSE', 'SSE'"):
         COSTS["R2"]
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from elements.core.registry import Registry
@@ -33,6 +34,7 @@ __all__ = ["DATA_SOURCES", "TIME_SERIES", "DataError", "DataOptions", "DataSpec"
 
 TIME, VOLTAGE, CURRENT, STEP = "Time [s]", "Voltage [V]", "Current [A]", "Step"
 TIME_SERIES = (TIME, VOLTAGE, CURRENT)  # what a current-driven objective needs
+INLINE = "inline"  # the source of data given as columns in the spec
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 # A folder often holds README or notes .txt files, so only these are picked up from folders.
 _FOLDER_SUFFIXES = (".csv", ".parquet")
@@ -53,6 +55,11 @@ class DataOptions(BaseModel):
     ----------
     source : str
         ``"file:<path>"``, ``"folder:<path>"`` or another registered prefix.
+    data : dict of str to list, optional
+        The measurement itself, ``{column: values}``, in place of a ``source``: what
+        ionworks-schema's ``to_config()`` writes for a DataFrame (``{"data": {column: [...]}}``).
+        ionworks-schema's ``{"data": "file:..."}``, ``time_range: {start, end}`` and
+        ``metadata`` (provenance, kept with the spec) are read too.
     column_map : dict of str to str
         ``{file column: PyBaMM column}``, e.g. ``{"U": "Voltage [V]"}``.
     columns : list of str, optional
@@ -92,7 +99,9 @@ class DataOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source: str
+    source: str = INLINE
+    data: dict[str, list[Any]] | None = None
+    metadata: dict[str, Any] | None = None
     column_map: dict[str, str] = {}
     columns: list[str] | None = None
     sep: str | None = None
@@ -104,6 +113,33 @@ class DataOptions(BaseModel):
     drop_rests: bool = False
     rest_current: float = Field(1e-3, gt=0)
     resample: float | None = Field(None, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ionworks(cls, value: Any) -> Any:
+        """ionworks-schema's payload: ``data`` as a path, ``time_range`` as ``{start, end}``; its
+        loader ``options`` (transforms, step selection) have no meaning here yet."""
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        if isinstance(value.get("data"), str):
+            value.setdefault("source", value.pop("data"))
+        window = value.get("time_range")
+        if isinstance(window, dict) and set(window) <= {"start", "end"}:
+            value["time_range"] = (window.get("start", 0.0), window["end"]) if "end" in window else window
+        loader = value.get("options")
+        if loader is not None:
+            raise ValueError(f"data options {loader!r}: ionworks-schema's data loader options (transforms, "
+                             f"first_step, filters, interpolate ...) are not supported; select rows with steps=, "
+                             f"time_range=, voltage_range=, drop_rests= or resample= instead")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataOptions:
+        if (self.source == INLINE) == (self.data is None):
+            raise ValueError(f"give either a source such as 'file:<path>' or the columns as data: "
+                             f"{{column: [values]}}, not {'both' if self.data is not None else 'neither'}")
+        return self
 
     @field_validator("time_range", "voltage_range")
     @classmethod
@@ -205,6 +241,8 @@ def load_measurements(
         frame = normalise(source, DataOptions(source="dataframe"), "dataframe", required)
         return [Measurement("dataframe", "dataframe", frame, dataframe_sha256(source))]
     options = _to_options(source)
+    if options.data is not None:
+        return [_inline(options, required)]
     prefix, colon, target = options.source.partition(":")
     valid = ", ".join(sorted(DATA_SOURCES))
     if not colon:
@@ -214,6 +252,15 @@ def load_measurements(
         raise DataError(f"unknown data source prefix {prefix!r} in {options.source!r}; valid "
                         f"prefixes: {valid}. Register a loader with register_source({prefix!r}, ...)")
     return DATA_SOURCES[prefix](target, options, Path.cwd() if base_dir is None else Path(base_dir), required)
+
+
+def _inline(options: DataOptions, required: tuple[str, ...]) -> Measurement:
+    lengths = {name: len(values) for name, values in options.data.items()}
+    if len(set(lengths.values())) > 1:
+        raise DataError(f"inline data: columns have different lengths {lengths}; give every column one value per row")
+    frame = pd.DataFrame(options.data)
+    sha = dataframe_sha256(frame)
+    return Measurement(INLINE, f"{INLINE}:{sha[:12]}", normalise(frame, options, "inline data", required), sha)
 
 
 def dataframe_sha256(frame: pd.DataFrame) -> str:

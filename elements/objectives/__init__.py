@@ -19,9 +19,9 @@ import xarray as xr
 from pydantic import Field
 
 from elements.core.registry import Registry
-from elements.costs import Cost
+from elements.costs import COSTS, Cost
 from elements.engine import Outcome
-from elements.schema import Kind
+from elements.schema import Kind, kind_of
 
 
 class Objective:
@@ -56,6 +56,7 @@ class ObjectiveKind(Kind):
     """Spec side: the options of one kind of objective, as written in a pipeline."""
 
     weight: float = Field(1.0, gt=0)
+    cost: kind_of(COSTS) | None = Field(None, description="this objective's own cost, in place of the fit's")
 
     def build(
         self, name: str, *, inputs: tuple[str, ...], existing: dict[str, float], cost: Cost, base_dir: Path

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_serializer, field_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from elements import engine
 from elements.core.data import (
@@ -65,6 +65,22 @@ class CurrentDriven(ObjectiveKind):
     variables: list[str] | dict[str, Variable] = Field(default_factory=lambda: ["Voltage [V]"], min_length=1)
     normalise: bool | None = None
     initial_state: float | str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ionworks(cls, value: Any) -> Any:
+        """ionworks-schema's option names: ``objective_variables`` are the compared ``variables``; its
+        ``independent_variable`` can only be time here."""
+        if not isinstance(value, dict):
+            return value
+        value = dict(value)
+        if "objective_variables" in value:
+            value.setdefault("variables", value.pop("objective_variables"))
+        if value.get("independent_variable", "time") != "time":
+            raise ValueError(f"independent_variable {value['independent_variable']!r}: {cls.__name__} compares "
+                             f"on time only; remove it or set it to 'time'")
+        value.pop("independent_variable", None)
+        return value
 
     @field_validator("initial_state")
     @classmethod
@@ -134,7 +150,8 @@ class CurrentDriven(ObjectiveKind):
         """The arguments of a :class:`SimulatedSeries` named ``label`` comparing ``m`` with ``setup``."""
         weights = self.weights
         data = {v: m.frame[v].to_numpy(dtype=float) for v in weights}
-        normalise = len(weights) > 1 if self.normalise is None else self.normalise
+        # a likelihood's sigma is in the variables' own units: it is never normalised
+        normalise = len(weights) > 1 and not cost.likelihood if self.normalise is None else self.normalise
         if normalise:
             flat = [v for v, values in data.items() if not np.std(values) > 0]
             if flat:

@@ -243,6 +243,21 @@ class EIS(ObjectiveKind):
     frequency_range: tuple[float, float] | None = None
     drop_positive_imag: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _ionworks(cls, value: Any) -> Any:
+        """ionworks-schema's EIS names its model in ``options.model``: here that is a circuit string."""
+        if not isinstance(value, dict) or "model" not in value:
+            return value
+        value = dict(value)
+        model = value.pop("model")
+        if not isinstance(model, str):
+            raise ValueError(f"model {model.get('type') if isinstance(model, dict) else model!r}: sweepfit's EIS fits "
+                             f"an equivalent circuit, not a PyBaMM model's impedance; give options={{'model': "
+                             f"'R0-p(R1,C1)'}} (an impedance.py circuit string) or circuit: ...")
+        value.setdefault("circuit", model)
+        return value
+
     @field_validator("circuit")
     @classmethod
     def _circuit(cls, string: str) -> str:

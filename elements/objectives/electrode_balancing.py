@@ -205,7 +205,7 @@ class Balance(Objective):
     def cost(self, outcome: engine.Outcome, cost: Cost | None = None) -> float:
         if outcome.value is None:
             return float("inf")
-        return float((cost or self.cost_kind)(outcome.value[VOLTAGE], self.data[VOLTAGE]))
+        return float((cost or self.cost_kind)(outcome.value[VOLTAGE], self.data[VOLTAGE], VOLTAGE))
 
     def traces(self, outcome: engine.Outcome) -> xr.Dataset:
         found: dict[str, Any] = {CAPACITY: ("time", self.discharged), f"data {VOLTAGE}": ("time", self.data[VOLTAGE])}

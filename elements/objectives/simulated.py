@@ -47,7 +47,7 @@ class SimulatedSeries(Objective):
         measure = cost or self.cost_kind
         weights, scales = self.weights or {}, self.scales or {}
         return float(sum(
-            weights.get(v, 1.0) * measure(outcome.value[v] / scales.get(v, 1.0), data / scales.get(v, 1.0))
+            weights.get(v, 1.0) * measure(outcome.value[v] / scales.get(v, 1.0), data / scales.get(v, 1.0), v)
             for v, data in self.data.items()
         ))
 

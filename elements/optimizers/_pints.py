@@ -48,6 +48,7 @@ class PintsOptimizer(Optimizer):
     """
 
     method: ClassVar[str]  # the pints class
+    ionworks_fields: ClassVar[dict[str, str]] = {"max_iterations": "maxiter", "population_size": "popsize"}
 
     sigma0: float = Field(1 / 6, gt=0, le=1, description="initial spread, as a fraction of each range")
     popsize: int | None = Field(None, ge=2, description="pints' suggestion for the dimension if None")

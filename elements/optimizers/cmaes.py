@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -33,6 +33,8 @@ class CMAES(Optimizer):
     """
 
     type: Literal["CMAES"] = "CMAES"
+    ionworks_fields: ClassVar[dict[str, str]] = {"max_iterations": "maxiter", "population_size": "popsize", "max_evaluations": "maxfevals",
+                                                "threshold": "ftarget"}
     sigma0: float = Field(0.3, gt=0, le=1, description="initial step, as a fraction of each range")
     popsize: int | None = Field(None, ge=2)
     maxiter: int | None = Field(None, ge=1)

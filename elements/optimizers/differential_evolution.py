@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -24,6 +24,7 @@ class ScipyDifferentialEvolution(Optimizer):
     """
 
     type: Literal["ScipyDifferentialEvolution"] = "ScipyDifferentialEvolution"
+    ionworks_fields: ClassVar[dict[str, str]] = {"max_iterations": "maxiter", "population_size": "popsize"}
     strategy: Strategy = "best1bin"
     maxiter: int = Field(1000, ge=1)
     popsize: int = Field(15, ge=1)

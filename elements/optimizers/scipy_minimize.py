@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Literal
+from typing import ClassVar, Any, Literal
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -59,6 +59,7 @@ class ScipyMinimize(Optimizer):
     """
 
     type: Literal["ScipyMinimize"] = "ScipyMinimize"
+    ionworks_fields: ClassVar[dict[str, str]] = {"max_iterations": "options.maxiter"}
     method: Method = "L-BFGS-B"
     options: dict[str, Any] = Field(default_factory=dict, description="scipy's options for the method")
     tol: float | None = Field(None, gt=0)
