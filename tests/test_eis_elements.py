@@ -325,3 +325,12 @@ def test_dataset_of_100k_spectra_on_a_local_cluster(client, tmp_path):
     for name, (lower, upper) in BOUNDS.items():
         assert lower <= float(ds[name].min()) and float(ds[name].max()) <= upper
     check_regenerated(ds, np.random.default_rng(0).choice(100_000, 20, replace=False), noise=1e-3)
+
+
+def test_an_eis_objective_refuses_a_cost_of_its_own():
+    from pydantic import ValidationError
+
+    from elements.objectives.eis import EIS
+
+    with pytest.raises(ValidationError, match="remove `cost` from this objective"):
+        EIS(circuit="R0-p(R1,C1)", data="file:x.csv", cost="MAE")

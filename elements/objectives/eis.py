@@ -258,6 +258,14 @@ class EIS(ObjectiveKind):
         value.setdefault("circuit", model)
         return value
 
+    @field_validator("cost")
+    @classmethod
+    def _own_cost(cls, cost: Any) -> Any:
+        if cost is not None:
+            raise ValueError("an EIS objective's cost is its weighted sum of squared residuals (see `weighting`: "
+                             "unit, proportional or modulus); remove `cost` from this objective")
+        return cost
+
     @field_validator("circuit")
     @classmethod
     def _circuit(cls, string: str) -> str:
