@@ -19,6 +19,7 @@ from elements.core import config
 from elements.core.status import Progress, SolveStatus, Summary
 from elements.costs import COSTS
 from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, serial_map
+from elements.models import replaced_functions
 from elements.objectives import OBJECTIVES, Objective, legacy
 from elements.optimizers import OPTIMIZERS, Optimizer
 from elements.schema import ParameterSpec, Strict, kind_of
@@ -65,6 +66,9 @@ class DataFitSpec(Strict):
     @model_validator(mode="after")
     def _known_parameters(self) -> DataFitSpec:
         found = {m for o in self.objectives.values() for m in o.unknown_parameters(list(self.parameters))}
+        kept = [n for n, p in self.parameters.items() if not p.replace_function]
+        found |= {m for o in self.objectives.values() if isinstance(getattr(o, "parameter_set", None), str)
+                  for m in replaced_functions(o.parameter_set, kept)}
         if found:
             raise ValueError("; ".join(sorted(found)))
         return self

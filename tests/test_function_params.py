@@ -1,0 +1,104 @@
+"""Factors on function-valued parameters, a fitted initial SOC, and OCPs made from data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pybamm
+import pytest
+
+from elements import engine
+from orchestrator.spec import SpecError, load_pipeline
+from tests.conftest import run_serially
+
+J_N = "Negative electrode exchange-current density [A.m-2]"
+D_N = "Negative particle diffusivity [m2.s-1]"
+C_N, C_P = (f"Initial concentration in {e} electrode [mol.m-3]" for e in ("negative", "positive"))
+
+
+def pulses(values: pybamm.ParameterValues, path: Path, *, noise: float = 5e-4) -> Path:
+    """Rest, a 3C discharge pulse, rest, a 2C pulse, rest (SPM), with ``noise`` V, as a CSV file."""
+    time = np.arange(0.0, 481.0, 2.0)
+    current = np.select([(time >= 60) & (time < 180), (time >= 300) & (time < 360)], [15.0, 10.0], 0.0)
+    values = values.copy()
+    values["Current function [A]"] = pybamm.Interpolant(time, current, pybamm.t, interpolator="linear")
+    solver = pybamm.IDAKLUSolver()
+    solution = pybamm.Simulation(pybamm.lithium_ion.SPM(), parameter_values=values, solver=solver).solve(
+        [0, time[-1]], t_interp=time)
+    voltage = solution["Voltage [V]"].entries + np.random.default_rng(0).normal(0, noise, len(time))
+    pd.DataFrame({"Time [s]": time, "Current [A]": current, "Voltage [V]": voltage}).to_csv(path, index=False)
+    return path
+
+
+def fit(data: Path, parameters: dict, **objective: object) -> dict:
+    return {"elements": {"fit": {
+        "element_type": "data_fit",
+        "objectives": {"pulses": {"type": "CurrentDriven", "model": {"type": "SPM"}, "data": f"file:{data}", **objective}},
+        "parameters": parameters,
+        "optimizer": {"type": "ScipyMinimize", "method": "L-BFGS-B", "gradient": "central"},
+    }}}
+
+
+def test_a_factor_on_chen2020_exchange_current_density_is_recovered(tmp_path):
+    truth = pybamm.ParameterValues("Chen2020")
+    original = truth[J_N]
+    truth[J_N] = lambda *args: 1.7 * original(*args)
+    data = pulses(truth, tmp_path / "pulses.csv")
+    spec = fit(data, {f"{J_N} factor": {"bounds": [0.3, 3.0], "transform": "log10", "initial_value": 1.0}})
+    info = run_serially(spec, tmp_path)
+    found = info["elements"]["fit"]["parameters"][f"{J_N} factor"]
+    assert found == pytest.approx(1.7, rel=0.02)
+    assert info["elements"]["fit"]["summary"]["cost"] < 1e-3  # the 0.5 mV noise, not a misfit
+
+
+def test_factors_solve_in_one_batch_and_change_only_the_scaled_function():
+    t = np.linspace(0.0, 120.0, 13)
+    setup = engine.Setup(model="SPM", model_options={}, parameter_set="Chen2020", fixed={}, inputs=(f"{J_N} factor",),
+                         outputs=("Voltage [V]", "X-averaged negative electrode reaction overpotential [V]"),
+                         current=15.0, duration=120.0, t_eval=t)
+    out = engine.solve(setup, [{f"{J_N} factor": f} for f in (0.5, 1.0, 2.0)],
+                       lambda s: engine.Outcome(s["X-averaged negative electrode reaction overpotential [V]"].data))
+    eta = np.array([o.value[-1] for o in out])
+    plain = pybamm.Simulation(pybamm.lithium_ion.SPM(), parameter_values=pybamm.ParameterValues(
+        {**pybamm.ParameterValues("Chen2020"), "Current function [A]": 15.0}))
+    expected = plain.solve([0, 120.0], t_interp=t)["X-averaged negative electrode reaction overpotential [V]"].entries
+    assert eta[1] == pytest.approx(expected[-1], rel=1e-4)
+    # Butler-Volmer: eta = 2RT/F asinh(j / (2 j0)); a larger j0 means a smaller overpotential
+    assert abs(eta[0]) > abs(eta[1]) > abs(eta[2])
+
+
+def test_a_factor_on_a_number_and_a_function_fitted_directly_are_clear_errors(tmp_path):
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(fit(Path("x.csv"), {f"{D_N} factor": {"bounds": [0.5, 2]}}))
+    [(path, message)] = caught.value.problems
+    assert path == "elements.fit"
+    assert f"{D_N!r} is a number in Chen2020" in message and f"fit or set {D_N!r} itself" in message
+
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(fit(Path("x.csv"), {J_N: {"bounds": [0.5, 2]}}))
+    message = caught.value.problems[0][1]
+    assert f"{J_N!r} is a function in Chen2020" in message and f"'{J_N} factor'" in message
+    assert "replace_function: true" in message
+
+    spec = load_pipeline(fit(Path("x.csv"), {J_N: {"bounds": [0.5, 2], "replace_function": True}}))
+    assert spec.elements["fit"].parameters[J_N].replace_function
+
+
+def test_a_fixed_initial_soc_matches_pybamm_set_initial_state():
+    setup = engine.Setup(model="SPM", model_options={}, parameter_set="Chen2020", fixed={"Initial SOC [%]": 62.0},
+                         inputs=(), outputs=("Voltage [V]",), current=5.0, duration=10.0, t_eval=np.array([0.0, 10.0]))
+    found = engine.parameter_values_for(setup)
+    expected = pybamm.ParameterValues("Chen2020")
+    expected.set_initial_state(0.62)
+    assert found[C_N] == pytest.approx(expected[C_N], rel=1e-9)
+    assert found[C_P] == pytest.approx(expected[C_P], rel=1e-9)
+
+
+def test_a_fitted_initial_soc_is_recovered(tmp_path):
+    truth = pybamm.ParameterValues("Chen2020")
+    truth.set_initial_state(0.62)
+    data = pulses(truth, tmp_path / "pulses.csv")
+    info = run_serially(fit(data, {"Initial SOC": {"bounds": [0.1, 1.0], "initial_value": 0.9}}), tmp_path)
+    assert info["elements"]["fit"]["parameters"]["Initial SOC"] == pytest.approx(0.62, abs=0.005)
