@@ -15,6 +15,7 @@ are not parameters of the set but act on them:
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -64,9 +65,9 @@ def name_problems(values: Any, names: Iterable[str], *, of: str) -> list[str]:
     Examples
     --------
     >>> import pybamm
-    >>> name_problems(pybamm.ParameterValues("Chen2020"), ["Negative particle diffusivity [m2.s-1] factor"],
-    ...               of="Chen2020")[0][:95]
-    "'Negative particle diffusivity [m2.s-1] factor': 'Negative particle diffusivity [m2.s-1]' is a n"
+    >>> name_problems(pybamm.ParameterValues("Chen2020"), ["Negative particle radius [m] factor"],
+    ...               of="Chen2020")[0][:81]
+    "'Negative particle radius [m] factor': 'Negative particle radius [m]' is a number"
     """
     known = values.keys()
     problems = []
@@ -132,6 +133,7 @@ def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
 
     x, y = np.asarray(found["x"], dtype=float), np.asarray(found["y"], dtype=float)
     interpolator = found.get("interpolator", "linear")
+    name = re.sub(r"\W+", "_", name).strip("_")  # CasADi names a cubic interpolant's function after it
 
     def tabulated(first: Any, *rest: Any) -> Any:
         return pybamm.Interpolant(x, y, first, name=name, interpolator=interpolator)

@@ -102,3 +102,84 @@ def test_a_fitted_initial_soc_is_recovered(tmp_path):
     data = pulses(truth, tmp_path / "pulses.csv")
     info = run_serially(fit(data, {"Initial SOC": {"bounds": [0.1, 1.0], "initial_value": 0.9}}), tmp_path)
     assert info["elements"]["fit"]["parameters"]["Initial SOC"] == pytest.approx(0.62, abs=0.005)
+
+
+# --- OCPs from data -----------------------------------------------------------------------------------
+
+U_N, U_P = "Negative electrode OCP [V]", "Positive electrode OCP [V]"
+
+
+def chen2020_ocp(name: str, x: np.ndarray, shift: float = 0.0) -> np.ndarray:
+    values = pybamm.ParameterValues("Chen2020")
+    return np.asarray(values.evaluate(values[name](pybamm.Vector(x))), dtype=float).ravel() + shift
+
+
+def half_cell(path: Path, name: str, *, shift: float = 0.0, n: int = 600, noise: float = 1e-3) -> Path:
+    """Shuffled noisy samples of a Chen2020 OCP (plus ``shift`` V), every tenth one twice."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.01, 0.99, n)
+    x = np.concatenate([x, x[::10]])
+    voltage = chen2020_ocp(name, x, shift) + rng.normal(0, noise, len(x))
+    pd.DataFrame({"Stoichiometry": x, "Voltage [V]": voltage}).to_csv(path, index=False)
+    return path
+
+
+def test_an_ocp_table_from_noisy_half_cell_data_reproduces_the_ocp(tmp_path):
+    data = half_cell(tmp_path / "graphite.csv", U_N)
+    spec = {"elements": {"ocp": {"element_type": "calculation", "type": "OCPDataInterpolant", "electrode": "negative",
+                                 "data": f"file:{data}"}}}
+    info = run_serially(spec, tmp_path)["elements"]["ocp"]
+    found = info["parameters"][U_N]  # as the store keeps it: plain JSON
+    x, y = np.array(found["x"]), np.array(found["y"])
+    assert len(x) == 201 and np.all(np.diff(y) <= 0)
+    inner = (x > 0.05) & (x < 0.95)
+    assert np.max(np.abs(y - chen2020_ocp(U_N, x))[inner]) < 3e-3
+    assert 0.8e-3 < info["summary"]["metrics"][U_N]["RMSE"] < 1.5e-3  # about the 1 mV noise
+
+
+def test_a_later_validation_simulates_with_the_ocp_table(tmp_path):
+    truth = pybamm.ParameterValues("Chen2020")
+    original = truth[U_N]
+    truth[U_N] = lambda sto: original(sto) + 0.03  # a graphite 30 mV higher: the cell 30 mV lower
+    pulses(truth, tmp_path / "cell.csv")
+    check = {"element_type": "validation", "objectives": {"cell": {
+        "type": "CurrentDriven", "model": {"type": "SPM"}, "data": f"file:{tmp_path / 'cell.csv'}"}}}
+    spec = {"elements": {
+        "before": check,
+        "ocp": {"element_type": "calculation", "calculation": "OCPDataInterpolant", "electrode": "negative",
+                "data": f"file:{half_cell(tmp_path / 'graphite.csv', U_N, shift=0.03)}", "interpolator": "cubic"},
+        "after": check,
+    }}
+    info = run_serially(spec, tmp_path)["elements"]
+    assert info["before"]["summary"]["metrics"]["cell"]["RMSE"] == pytest.approx(0.03, abs=0.003)
+    assert info["after"]["summary"]["metrics"]["cell"]["RMSE"] < 0.004
+
+
+def test_a_rising_ocp_and_too_few_points_are_clear_errors(tmp_path):
+    from elements.calculations.ocp_data_interpolant import smoothed_ocp
+    from elements.core.data import DataError
+
+    x = np.linspace(0.1, 0.9, 20)
+    with pytest.raises(DataError, match="rises with 'Stoichiometry'.*1 - the column"):
+        smoothed_ocp(x, 3.0 + x)
+    with pytest.raises(DataError, match="3 distinct stoichiometries .* at least 5"):
+        smoothed_ocp(np.array([0.1, 0.1, 0.2, 0.3]), np.array([4.0, 4.0, 3.9, 3.8]))
+
+
+def test_ocp_half_cell_recovers_the_stoichiometry_scale(tmp_path):
+    s = np.linspace(0.0, 1.0, 300)
+    rng = np.random.default_rng(2)
+    voltage = chen2020_ocp(U_P, 0.05 + 0.85 * s) + rng.normal(0, 1e-3, len(s))
+    pd.DataFrame({"Stoichiometry": s, "Voltage [V]": voltage}).to_csv(tmp_path / "nmc.csv", index=False)
+    offset, scale = "Positive electrode OCP stoichiometry offset", "Positive electrode OCP stoichiometry scale"
+    spec = {"elements": {"fit": {
+        "element_type": "data_fit",
+        "objectives": {"nmc": {"type": "OCPHalfCell", "electrode": "positive", "data": f"file:{tmp_path / 'nmc.csv'}"}},
+        "parameters": {offset: {"bounds": [0.0, 0.2], "initial_value": 0.1},
+                       scale: {"bounds": [0.6, 1.0], "initial_value": 0.8}},
+        "optimizer": {"type": "ScipyMinimize", "method": "L-BFGS-B", "gradient": "central"},
+    }}}
+    info = run_serially(spec, tmp_path)["elements"]["fit"]
+    assert info["parameters"][offset] == pytest.approx(0.05, abs=0.005)
+    assert info["parameters"][scale] == pytest.approx(0.85, abs=0.005)
+    assert info["summary"]["cost"] == pytest.approx(1e-3, rel=0.2)
