@@ -89,7 +89,7 @@ def replaced_functions(values: Any, names: Iterable[str], *, of: str) -> list[st
         f"{name!r} is a function in {of}; a fitted number would replace it by a constant. Fit a factor on it "
         f"as '{name}{FACTOR}', or add replace_function: true to fit a constant in its place"
         for name in names
-        if name in values.keys() and is_function(values[name])
+        if name in values and is_function(values[name])
     ]
 
 

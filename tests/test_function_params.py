@@ -9,6 +9,7 @@ import pandas as pd
 import pybamm
 import pytest
 
+import orchestrator
 from elements import engine
 from orchestrator.spec import SpecError, load_pipeline
 from tests.conftest import run_serially
@@ -183,3 +184,14 @@ def test_ocp_half_cell_recovers_the_stoichiometry_scale(tmp_path):
     assert info["parameters"][offset] == pytest.approx(0.05, abs=0.005)
     assert info["parameters"][scale] == pytest.approx(0.85, abs=0.005)
     assert info["summary"]["cost"] == pytest.approx(1e-3, rel=0.2)
+
+
+def test_a_sweep_over_a_factor(tmp_path):
+    spec = {"elements": {"rates": {
+        "element_type": "sweep", "model": {"type": "SPM"}, "protocol": {"current": 15.0, "duration": 120},
+        "grid": {f"{J_N} factor": [0.5, 1.0, 2.0]},
+        "outputs": {"variables": ["Voltage [V]"], "time": {"stop": 120, "step": 60}, "summaries": ["final_voltage"]},
+    }}}
+    info = run_serially(spec, tmp_path)
+    final = orchestrator.open_sweep(info["run_id"], "rates", store=tmp_path).final_voltage.values
+    assert np.all(np.diff(final) > 0)  # faster kinetics, less overpotential, a higher voltage under load

@@ -14,7 +14,14 @@ from scipy.interpolate import UnivariateSpline
 from scipy.optimize import isotonic_regression
 
 from elements.calculations import CALCULATIONS, CalculationSpec
-from elements.core.data import VOLTAGE, DataError, DataOptions, Measurement, dataframe_sha256, load_measurements
+from elements.core.data import (
+    VOLTAGE,
+    DataError,
+    DataOptions,
+    Measurement,
+    dataframe_sha256,
+    load_measurements,
+)
 from elements.core.status import Summary
 from elements.element import Result
 from elements.values import table
@@ -109,7 +116,7 @@ def smoothed_ocp(
     """
     finite = np.isfinite(x) & np.isfinite(y)
     x, y = x[finite], y[finite]
-    bins, index = np.unique(np.round(x / tolerance), return_inverse=True)
+    _, index = np.unique(np.round(x / tolerance), return_inverse=True)
     counts = np.bincount(index)
     x, y = np.bincount(index, x) / counts, np.bincount(index, y) / counts  # sorted by np.unique
     if len(x) < 5:
