@@ -22,6 +22,7 @@ from elements.costs import COSTS
 from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, serial_map
 from elements.core.registry import unknown_name
 from elements.engine import Outcome
+from elements.models import replaced_functions
 from elements.objectives import OBJECTIVES, Objective, legacy
 from elements.optimizers import OPTIMIZERS, Optimizer, by_method
 from elements.preview import Preview
@@ -154,6 +155,9 @@ class DataFitSpec(Strict):
             if cost.likelihood and getattr(kind, "normalise", None):
                 found.add(f"objective {name!r}: normalise divides the residuals by the data's spread, so sigma "
                           f"would not be in the variables' units; remove normalise with a GaussianLogLikelihood")
+        kept = [n for n in model if not self.parameters[n].replace_function]
+        found |= {m for o in self.objectives.values() if isinstance(getattr(o, "parameter_set", None), str)
+                  for m in replaced_functions(o.parameter_set, kept)}
         if found:
             raise ValueError("; ".join(sorted(found)))
         return self

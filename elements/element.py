@@ -43,9 +43,13 @@ class Context:
 
 @dataclass
 class Result:
-    """An element's output: parameter values passed downstream, datasets to store, a summary."""
+    """An element's output: parameter values passed downstream, datasets to store, a summary.
 
-    parameters: dict[str, float] = field(default_factory=dict)
+    A value is a number, or a table ``{"x": [...], "y": [...]}`` for a function-valued parameter
+    (:func:`elements.values.table`): plain JSON, so the store keeps it and the cache hashes it.
+    """
+
+    parameters: dict[str, Any] = field(default_factory=dict)
     datasets: dict[str, xr.Dataset] = field(default_factory=dict)
     summary: Summary = field(default_factory=Summary)
 

@@ -29,6 +29,7 @@ from dask.base import tokenize
 from elements.core import config
 from elements.core.status import SolveStatus
 from elements.models import MODELS, parameter_values
+from elements.values import apply
 
 AMBIENT, INITIAL_T, CURRENT = "Ambient temperature [K]", "Initial temperature [K]", "Current function [A]"
 # PyBaMM refuses these as input parameters of an Experiment (it sets them per step itself).
@@ -141,16 +142,17 @@ def within(seconds: float, key: str, call: Callable[[], Any]) -> Any:
 
 
 def parameter_values_for(setup: Setup) -> Any:
-    """The setup's PyBaMM ParameterValues (inputs as InputParameters, the drive as the current)."""
+    """The setup's PyBaMM ParameterValues (inputs as InputParameters, the drive as the current; tables,
+    factors and the initial SOC as :func:`elements.values.apply` puts them)."""
     import pybamm
 
     values = parameter_values(setup.parameter_set)
-    values.update(setup.fixed, check_already_exists=False)
+    given = dict(setup.fixed)
     if setup.profile is not None:
-        values[CURRENT] = pybamm.Interpolant(setup.profile[0], setup.profile[1], pybamm.t)
+        given[CURRENT] = pybamm.Interpolant(setup.profile[0], setup.profile[1], pybamm.t)
     elif setup.current is not None:
-        values[CURRENT] = setup.current
-    values.update({name: "[input]" for name in setup.inputs}, check_already_exists=False)
+        given[CURRENT] = setup.current
+    apply(values, given, inputs=setup.inputs, options=setup.model_options)
     if setup.tie_initial_temperature:
         # A cell soaked at the ambient temperature it is swept over starts there.
         values[INITIAL_T] = pybamm.InputParameter(AMBIENT) if AMBIENT in setup.inputs else values[AMBIENT]

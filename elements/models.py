@@ -6,6 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from elements import values
 from elements.core.registry import Registry, unknown_name
 
 MODELS: Registry[Callable[[dict[str, Any]], Any]] = Registry("model")
@@ -53,10 +54,11 @@ def parameter_values(name: str) -> Any:
 
 
 def unknown_parameters(parameter_set: str, names: list[str]) -> list[str]:
-    """Messages for names that the parameter set does not define."""
-    known = _parameter_values(parameter_set).keys()
-    return [
-        unknown_name(f"parameter of {parameter_set}", name, known)
-        for name in names
-        if name not in known
-    ]
+    """Messages for names that the parameter set does not define (factors on its functions and the
+    initial SOC are defined: see :mod:`elements.values`)."""
+    return values.name_problems(_parameter_values(parameter_set), names, of=parameter_set)
+
+
+def replaced_functions(parameter_set: str, names: list[str]) -> list[str]:
+    """Messages for fitted names that are functions in the parameter set (fit a factor instead)."""
+    return values.replaced_functions(_parameter_values(parameter_set), names, of=parameter_set)

@@ -107,6 +107,8 @@ class ParameterSpec(Strict):
     bounds: list[float] = Field(min_length=2, max_length=2, description="[lower, upper]")
     initial_value: float | None = None
     transform: Literal["none", "log10"] = "none"
+    replace_function: bool = Field(False, description="fit a number in place of a function-valued parameter "
+                                                      "(else fit a factor on it: '<name> factor')")
     prior: Any = None
     normalize: bool | None = None
     check_bounds: bool | None = None

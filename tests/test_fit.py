@@ -171,8 +171,8 @@ def test_fit_to_measured_enertech_discharge_halves_the_error(tmp_path):
                 "element_type": "data_fit",
                 "objectives": {"1C": objective},
                 "parameters": {
-                    D_N: {"bounds": [1e-16, 1e-12], "transform": "log10"},
-                    D_P: {"bounds": [1e-17, 1e-12], "transform": "log10"},
+                    D_N: {"bounds": [1e-16, 1e-12], "transform": "log10", "replace_function": True},
+                    D_P: {"bounds": [1e-17, 1e-12], "transform": "log10", "replace_function": True},
                 },
                 "optimizer": {"type": "ScipyDifferentialEvolution", "seed": 0, "popsize": 8, "maxiter": 15},
             },

@@ -25,6 +25,7 @@ from elements.models import parameter_values, unknown_parameters
 from elements.objectives import OBJECTIVES, ObjectiveKind
 from elements.objectives.simulated import SimulatedSeries
 from elements.schema import ModelSpec, ParameterSetName, Strict
+from elements.values import apply
 
 INITIAL_CONCENTRATIONS = tuple(f"Initial concentration in {e} electrode [mol.m-3]" for e in ("negative", "positive"))
 FROM_DATA = "from data"
@@ -200,8 +201,7 @@ def initial_concentrations(
     """
     import pybamm
 
-    params = parameter_values(parameter_set)
-    params.update(values, check_already_exists=False)
+    params = apply(parameter_values(parameter_set), values, options=options)
     if isinstance(state, str):
         volts = float(_VOLTS.fullmatch(state)[1])
         limits = [float(params[f"{s} voltage cut-off [V]"]) for s in ("Lower", "Upper")]

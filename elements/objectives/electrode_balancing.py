@@ -37,6 +37,7 @@ from elements.models import parameter_values
 from elements.objectives import OBJECTIVES, Objective, ObjectiveKind
 from elements.objectives.current_driven import label
 from elements.schema import ParameterSetName
+from elements.values import apply
 
 FARADAY = 96485.33212  # C/mol
 ELECTRODES = ("negative", "positive")
@@ -145,8 +146,7 @@ class ElectrodeBalancing(ObjectiveKind):
     def build(
         self, name: str, *, inputs: tuple[str, ...], existing: dict[str, float], cost: Cost, base_dir: Path
     ) -> list[Balance]:
-        values = parameter_values(self.parameter_set)
-        values.update({**existing, **self.parameters}, check_already_exists=False)
+        values = apply(parameter_values(self.parameter_set), {**existing, **self.parameters})
         fixed = {}
         for n in (*FITTABLE, *GEOMETRY):
             if n not in inputs:

@@ -1,0 +1,170 @@
+"""How named values enter a PyBaMM ParameterValues: numbers, tables, factors on functions, the initial SOC.
+
+Values pass between elements as JSON-ready numbers, or as a **table** ``{"x": [...], "y": [...]}`` (an
+OCP from data), which becomes a PyBaMM Interpolant of the function's first argument. Two kinds of name
+are not parameters of the set but act on them:
+
+- ``"<function> factor"`` multiplies a function-valued parameter: the model sees ``factor * f(*args)``,
+  so a fit keeps the function's shape (Chen2020's exchange-current density, Ai2020's diffusivities) and
+  the factor is one InputParameter, solvable in one batched IDAKLU call and differentiable.
+- ``"Initial SOC"`` (or ``"Initial SOC [%]"``) sets both initial concentrations through the parameter
+  set's stoichiometry windows, ``c0 = c_max * (x0 + soc * (x100 - x0))``, as PyBaMM's
+  ``set_initial_state`` does; the windows are solved once, so a fitted SOC is an InputParameter too.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from elements.core.registry import unknown_name
+
+FACTOR = " factor"
+SOC_SCALES = {"Initial SOC": 1.0, "Initial SOC [%]": 0.01}  # name -> to a fraction
+ELECTRODES = ("negative", "positive")
+MAX_CONCENTRATION = {e: f"Maximum concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
+INITIAL_CONCENTRATION = {e: f"Initial concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
+
+
+def table(x: Iterable[float], y: Iterable[float], *, interpolator: str = "linear") -> dict[str, Any]:
+    """A tabulated function value, as it passes between elements and into the store (plain JSON).
+
+    Examples
+    --------
+    >>> table([0, 1], [1.0, 0.5])
+    {'x': [0.0, 1.0], 'y': [1.0, 0.5], 'interpolator': 'linear'}
+    """
+    return {"x": [float(v) for v in x], "y": [float(v) for v in y], "interpolator": interpolator}
+
+
+def is_table(value: Any) -> bool:
+    return isinstance(value, Mapping) and {"x", "y"} <= set(value)
+
+
+def is_function(value: Any) -> bool:
+    """Whether a ParameterValues entry is a function of its arguments (callable, or PyBaMM's data tuple)."""
+    return callable(value) or isinstance(value, tuple)
+
+
+def factor_of(name: str, known: Iterable[str]) -> str | None:
+    """The parameter ``name`` is a factor on, or None (a parameter's own name is never a factor)."""
+    known = set(known)
+    if name.endswith(FACTOR) and name not in known and name[: -len(FACTOR)] in known:
+        return name[: -len(FACTOR)]
+    return None
+
+
+def name_problems(values: Any, names: Iterable[str], *, of: str) -> list[str]:
+    """Messages for names that ``values`` (the parameter set ``of``) cannot take; factors and the initial
+    SOC are accepted, a factor on a number is not.
+
+    Examples
+    --------
+    >>> import pybamm
+    >>> name_problems(pybamm.ParameterValues("Chen2020"), ["Negative particle radius [m] factor"],
+    ...               of="Chen2020")[0][:81]
+    "'Negative particle radius [m] factor': 'Negative particle radius [m]' is a number"
+    """
+    known = values.keys()
+    problems = []
+    for name in names:
+        if name in known or name in SOC_SCALES:
+            continue
+        base = factor_of(name, known)
+        if base is None:
+            problems.append(unknown_name(f"parameter of {of}", name, [*known, *SOC_SCALES]))
+        elif not is_function(values[base]):
+            problems.append(f"{name!r}: {base!r} is a number in {of} ({values[base]:.6g}), not a function; "
+                            f"fit or set {base!r} itself (a factor multiplies a function-valued parameter)")
+    return problems
+
+
+def replaced_functions(values: Any, names: Iterable[str], *, of: str) -> list[str]:
+    """Messages for fitted names whose parameter is a function in ``values``: a number would replace it."""
+    return [
+        f"{name!r} is a function in {of}; a fitted number would replace it by a constant. Fit a factor on it "
+        f"as '{name}{FACTOR}', or add replace_function: true to fit a constant in its place"
+        for name in names
+        if name in values and is_function(values[name])
+    ]
+
+
+def apply(values: Any, given: Mapping[str, Any], *, inputs: Iterable[str] = (), options: Any = None) -> Any:
+    """Put ``given`` values, and ``inputs`` as InputParameters, into the ParameterValues ``values``.
+
+    Numbers and tables replace entries; factors scale functions; an initial SOC sets the initial
+    concentrations, from stoichiometry windows solved with the given values (before any input:
+    the windows do not follow other parameters fitted in the same element, only the maximum
+    concentrations do). ``options`` are the model options the windows are solved with.
+    """
+    import pybamm
+
+    inputs = tuple(inputs)
+    known = set(values.keys())
+    soc = next((n for n in SOC_SCALES if n not in known and (n in given or n in inputs)), None)
+    _put(values, {k: v for k, v in given.items() if k not in inputs}, known)
+    windows = _windows(values, options) if soc is not None else {}
+    _put(values, {n: pybamm.InputParameter(n) for n in inputs}, known)
+    if soc is not None:
+        fraction = SOC_SCALES[soc] * (pybamm.InputParameter(soc) if soc in inputs else float(given[soc]))
+        for e, (empty, full) in windows.items():
+            c_max = values[MAX_CONCENTRATION[e]]
+            scale = c_max if isinstance(c_max, numbers.Number) else pybamm.Parameter(MAX_CONCENTRATION[e])
+            values[INITIAL_CONCENTRATION[e]] = scale * (empty + fraction * (full - empty))
+    return values
+
+
+def _put(values: Any, found: Mapping[str, Any], known: set[str]) -> None:
+    """Numbers, tables and symbols replace entries; factors scale their functions; the SOC waits."""
+    for name, value in found.items():
+        if (base := factor_of(name, known)) is not None:
+            values[base] = _scaled(base, values[base], value)
+        elif name in known or name not in SOC_SCALES:
+            values.update({name: _interpolant(name, value) if is_table(value) else value}, check_already_exists=False)
+
+
+def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
+    """A table as a function of its first argument (an OCP's stoichiometry), the others ignored."""
+    import pybamm
+
+    x, y = np.asarray(found["x"], dtype=float), np.asarray(found["y"], dtype=float)
+    interpolator = found.get("interpolator", "linear")
+    name = re.sub(r"\W+", "_", name).strip("_")  # CasADi names a cubic interpolant's function after it
+
+    def tabulated(first: Any, *rest: Any) -> Any:
+        return pybamm.Interpolant(x, y, first, name=name, interpolator=interpolator)
+
+    return tabulated
+
+
+def _scaled(base: str, original: Any, factor: Any) -> Callable[..., Any]:
+    if isinstance(original, tuple):  # PyBaMM's (name, (x, y)) data, interpolated as PyBaMM does
+        label, (inputs, output) = original
+        if len(inputs) != 1:
+            raise TypeError(f"'{base}{FACTOR}': {base!r} is a table of {len(inputs)} variables; a factor "
+                            f"scales a function or a table of one variable")
+        original = _interpolant(label, {"x": inputs[0], "y": output})
+    if not callable(original):
+        raise TypeError(f"'{base}{FACTOR}': {base!r} is {original!r}, not a function; set {base!r} itself")
+
+    def scaled(*args: Any) -> Any:
+        return factor * original(*args)
+
+    return scaled
+
+
+def _windows(values: Any, options: Any) -> dict[str, tuple[float, float]]:
+    """Each electrode's stoichiometry at 0 % and at 100 % SOC for ``values``."""
+    import pybamm
+
+    x0, x100, y100, y0 = pybamm.lithium_ion.get_min_max_stoichiometries(
+        values, options=pybamm.BatteryModelOptions(dict(options or {})))
+    return {"negative": (float(x0), float(x100)), "positive": (float(y0), float(y100))}
+
+
+__all__ = ["FACTOR", "SOC_SCALES", "apply", "factor_of", "is_function", "is_table", "name_problems",
+           "replaced_functions", "table"]
