@@ -62,6 +62,8 @@ class Setup:
     threads: int = field(default_factory=lambda: int(config.get("solve.threads")))
     time_limit: float = field(default_factory=lambda: float(config.get("solve.time-limit")))
     compile: bool = field(default_factory=lambda: bool(config.get("solve.compile")))
+    rtol: float = field(default_factory=lambda: float(config.get("solve.rtol")))
+    atol: float = field(default_factory=lambda: float(config.get("solve.atol")))
 
     @cached_property
     def key(self) -> str:
@@ -69,7 +71,8 @@ class Setup:
         return "sim-" + tokenize(
             self.model, self.model_options, self.parameter_set, sorted(self.fixed.items()), self.inputs,
             self.outputs, self.current, self.profile, self.experiment, self.period, self.duration,
-            self.t_eval, self.breakpoints, self.tie_initial_temperature, self.threads, self.compile,
+            self.t_eval, self.breakpoints, self.tie_initial_temperature, self.threads, self.compile, self.rtol,
+            self.atol,
         )
 
     @property
@@ -190,10 +193,11 @@ def _build(setup: Setup) -> Any:
                "t_no_progress": float(config.get("solve.no-progress-time"))}
     if setup.experiment is not None:
         sim = pybamm.Simulation(model, experiment=experiment_for(setup), parameter_values=values,
-                                solver=pybamm.IDAKLUSolver(options=options))
+                                solver=pybamm.IDAKLUSolver(rtol=setup.rtol, atol=setup.atol, options=options))
         sim.build_for_experiment()
         return sim
-    solver = pybamm.IDAKLUSolver(output_variables=list(setup.outputs), options=options)
+    solver = pybamm.IDAKLUSolver(rtol=setup.rtol, atol=setup.atol, output_variables=list(setup.outputs),
+                                 options=options)
     sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
     sim.build()
     return sim.built_model, sim.solver

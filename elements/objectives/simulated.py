@@ -40,7 +40,8 @@ class SimulatedSeries(Objective):
 
     def reader(self, *, sensitivities: bool = False) -> engine.Read:
         """How a solution becomes an outcome: its values on the data's times (and their sensitivities)."""
-        return partial(_on_data_times, names=tuple(self.data), n=len(self.time), sensitivities=sensitivities)
+        return partial(_on_data_times, names=tuple(self.data), n=len(self.time),
+                       sensitivities=self.setup.inputs if sensitivities else ())
 
     @property
     def has_gradient(self) -> bool:  # type: ignore[override]
@@ -94,11 +95,15 @@ class SimulatedSeries(Objective):
                           attrs={"status": str(outcome.status), "message": outcome.message})
 
 
-def _on_data_times(solution: Any, *, names: tuple[str, ...], n: int, sensitivities: bool = False) -> engine.Outcome:
+def _on_data_times(
+    solution: Any, *, names: tuple[str, ...], n: int, sensitivities: tuple[str, ...] = ()
+) -> engine.Outcome:
+    """The solution's ``names`` on the data's ``n`` times; with ``sensitivities`` (input names), each
+    variable's d value / d input as a (times, inputs) array in that order (PyBaMM's "all" is sorted)."""
     values = {name: np.asarray(solution[name].data, dtype=float) for name in names}
     found = None
-    if sensitivities:  # (times, inputs) for each variable
-        found = {name: np.asarray(solution[name].sensitivities["all"], dtype=float).reshape(len(values[name]), -1)
+    if sensitivities:
+        found = {name: np.column_stack([np.ravel(solution[name].sensitivities[p]) for p in sensitivities])
                  for name in names}
     if not engine.finite(values) or found is not None and not engine.finite(found):
         return engine.failed("solution contains NaN or inf")
