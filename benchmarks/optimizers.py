@@ -3,7 +3,9 @@
 The benchmark problem of de_fit.py: SPMe, Chen2020, a 1C (5 A) 3500 s synthetic discharge with
 1 mV noise, both particle diffusivities fitted in log10. sweepfit runs DE, CMA-ES, L-BFGS-B (its
 finite-difference gradient one parallel call) and a 4-start L-BFGS-B multistart (each start its
-own task) on a ``--workers``-worker LocalCluster; PyBOP 26.3 runs SciPyDifferentialEvolution (the
+own task) on a ``--workers``-worker LocalCluster, then the exact-gradient methods: L-BFGS-B with
+the gradient from IDAKLU's sensitivities (one solve per evaluation) and ScipyLeastSquares (trf, the
+Jacobian from the same sensitivities); PyBOP 26.3 runs SciPyDifferentialEvolution (the
 same DE options) and CMAES (PyBOP's defaults) the way PyBOP runs, in one process. Every answer's
 cost is evaluated again by sweepfit's objective, so the cost column compares like with like.
 
@@ -13,6 +15,7 @@ PyBOP needs numpy<2.4, so it lives in its own virtual environment, run as a subp
     .bench-venv/pybop/bin/pip install pybop==26.3 "numpy<2.4"
 
     python benchmarks/optimizers.py [--workers 2] [--repeats 3] [--pybop-python .bench-venv/pybop/bin/python]
+    python benchmarks/optimizers.py --no-pybop      # sweepfit's methods only
 """
 
 from __future__ import annotations
@@ -33,9 +36,15 @@ DE = {"popsize": 15, "seed": 0, "polish": False}  # de_fit.py's options, both si
 SWEEPFIT = {
     "sweepfit DE": {"optimizer": {"type": "ScipyDifferentialEvolution", **DE}},
     "sweepfit CMA-ES": {"optimizer": {"type": "CMAES", "seed": 0, "tolx": 1e-4}},
-    "sweepfit L-BFGS-B": {"optimizer": {"type": "ScipyMinimize", "method": "L-BFGS-B"}},
-    "sweepfit L-BFGS-B x4 starts": {"optimizer": {"type": "ScipyMinimize", "method": "L-BFGS-B"}, "multistarts": 4,
-                                    "initial_guess_sampler": {"type": "LatinHypercube", "seed": 0}},
+    "sweepfit L-BFGS-B": {"optimizer": {"type": "ScipyMinimize", "method": "L-BFGS-B", "gradient": "forward"}},
+    "sweepfit L-BFGS-B x4 starts": {"optimizer": {"type": "ScipyMinimize", "method": "L-BFGS-B", "gradient": "forward"},
+                                    "multistarts": 4, "initial_guess_sampler": {"type": "LatinHypercube", "seed": 0}},
+    "sweepfit L-BFGS-B sensitivities": {"optimizer": {"type": "ScipyMinimize", "method": "L-BFGS-B",
+                                                      "gradient": "sensitivities"}},
+    "sweepfit L-BFGS-B sens. x4 starts": {"optimizer": {"type": "ScipyMinimize", "method": "L-BFGS-B",
+                                                        "gradient": "sensitivities"},
+                                          "multistarts": 4, "initial_guess_sampler": {"type": "LatinHypercube", "seed": 0}},
+    "sweepfit ScipyLeastSquares": {"optimizer": {"type": "ScipyLeastSquares"}},
 }
 PYBOP = ("PyBOP SciPyDifferentialEvolution", "PyBOP CMAES")
 
@@ -107,12 +116,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="run each fit this often; the fastest wall counts")
     parser.add_argument("--pybop-python", default=".bench-venv/pybop/bin/python",
                         help="an interpreter with pybop==26.3 installed (see above)")
+    parser.add_argument("--no-pybop", action="store_true", help="run sweepfit's methods only")
     parser.add_argument("--pybop", nargs=2, metavar=("METHOD", "CSV"), help=argparse.SUPPRESS)  # the subprocess
     args = parser.parse_args()
     if args.pybop:
         print(json.dumps(pybop_fit(args.pybop[1], args.pybop[0])))
         return
-    if not Path(args.pybop_python).exists():
+    if not args.no_pybop and not Path(args.pybop_python).exists():
         parser.error(f"no PyBOP interpreter at {args.pybop_python}; create it as the docstring says, "
                      "or pass --pybop-python PATH")
     from elements.synthetic import synthetic_discharge
@@ -121,7 +131,7 @@ def main() -> None:
         csv = Path(tmp) / "synthetic_1C.csv"
         synthetic_discharge(values=TRUE, current=5.0, duration=3500.0).to_csv(csv, index=False)
         found = sweepfit_fits(csv, args.workers, Path(tmp) / "store", args.repeats)
-        for method in PYBOP:
+        for method in () if args.no_pybop else PYBOP:
             for _ in range(args.repeats):
                 out = subprocess.run([args.pybop_python, __file__, "--pybop", method, str(csv)], check=True,
                                      capture_output=True, text=True).stdout

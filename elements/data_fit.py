@@ -23,7 +23,7 @@ from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, se
 from elements.core.registry import unknown_name
 from elements.engine import Outcome
 from elements.models import replaced_functions
-from elements.objectives import OBJECTIVES, Objective, legacy
+from elements.objectives import OBJECTIVES, Objective, legacy, without_gradient
 from elements.optimizers import OPTIMIZERS, Optimizer, by_method
 from elements.preview import Preview
 from elements.priors import Prior, PriorKind, PriorTerm
@@ -232,6 +232,50 @@ def evaluate(objectives: list[Objective], X: np.ndarray) -> tuple[np.ndarray, li
     return costs, [str(s) for s in status], messages, [o[best] for o in outcomes] if np.isfinite(costs[best]) else []
 
 
+def evaluate_gradient(
+    objectives: list[Objective], X: np.ndarray, *, residuals: bool = False
+) -> tuple[np.ndarray, list[str], list[str], list[Outcome], np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Worker side: :func:`evaluate` and d cost / d x (natural units) from one solve with
+    sensitivities per objective; with ``residuals``, every objective's residuals stacked (each
+    times the square root of its weight) and their Jacobian."""
+    X = np.atleast_2d(np.asarray(X, dtype=float))
+    costs, gradients = np.zeros(len(X)), np.zeros(X.shape)
+    status = [SolveStatus.OK] * len(X)
+    messages = [""] * len(X)
+    r: list[list[np.ndarray]] = [[] for _ in X]
+    J: list[list[np.ndarray]] = [[] for _ in X]
+    outcomes = []
+    for objective in objectives:
+        outcomes.append(objective.value_and_grad(X, residuals=residuals))
+        for i, found in enumerate(outcomes[-1]):
+            costs[i] += objective.weight * found.cost
+            gradients[i] += objective.weight * found.gradient
+            if residuals:
+                r[i].append(np.sqrt(objective.weight) * found.residuals)
+                J[i].append(np.sqrt(objective.weight) * found.jacobian)
+            if found.outcome.status is not SolveStatus.OK and not status[i].failed:
+                status[i] = found.outcome.status
+                messages[i] = f"{objective.name}: {found.outcome.message}"
+    best = int(np.argmin(costs))
+    best_outcomes = [o[best].outcome for o in outcomes] if np.isfinite(costs[best]) else []
+    if not residuals:
+        return costs, [str(s) for s in status], messages, best_outcomes, gradients, None, None
+    return costs, [str(s) for s in status], messages, best_outcomes, gradients, \
+        np.array([np.concatenate(x) for x in r]), np.array([np.vstack(x) for x in J])
+
+
+def transform_jacobians(params: list[ParameterSpec], Y: np.ndarray) -> np.ndarray:
+    """dx/dy for each search-space row: the chain rule through the parameters' transforms, by jax.
+    A gradient in search space is ``jacobian.T @ gradient``; a regularising term of x (a prior)
+    would add its own ``jax.grad`` here."""
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    to_natural = jax.jacfwd(lambda y: jnp.stack([p.from_search(v) for p, v in zip(params, y)]))
+    return np.array([to_natural(jnp.asarray(y, dtype=float)) for y in np.atleast_2d(Y)])
+
+
 @dataclass
 class Fitted:
     """One optimizer run (one start): its result, in search space, and every evaluation it made."""
@@ -241,6 +285,7 @@ class Fitted:
     generation: list[int] = field(default_factory=list)
     status: list[str] = field(default_factory=list)
     message: list[str] = field(default_factory=list)
+    gradient: list[list[float]] = field(default_factory=list)  # d cost / d search value; NaN where not taken
     best_cost: list[float] = field(default_factory=list)  # best so far, after each objective call
     best_x: list[list[float]] = field(default_factory=list)
     best_outcomes: list[Outcome] = field(default_factory=list)  # each objective's, at the best so far
@@ -268,15 +313,16 @@ def optimize(
     mapped by ``mapper(label)``, and keep every evaluation."""
     fitted = Fitted()
 
-    def objective(Y: np.ndarray) -> np.ndarray:
+    def mapped(Y: np.ndarray, work: Callable) -> list[tuple]:
+        """``work`` (costs, statuses, messages, ...) on chunks of Y's rows, in natural units, over the
+        cluster; each row recorded."""
         check_canceled()
         X = natural(params, Y)
         generation = len(fitted.best_cost)
         chunks = [c for c in np.array_split(X, min(n_chunks, len(X))) if len(c)]
-        results = list(mapper(f"gen{generation}")(partial(evaluate, objectives), chunks))
-        costs = np.concatenate([r[0] for r in results])
+        results = list(mapper(f"gen{generation}")(work, chunks))
         fitted.x.extend(X.tolist())
-        fitted.cost.extend(costs.tolist())
+        fitted.cost.extend(c for r in results for c in r[0].tolist())
         fitted.generation.extend([generation] * len(X))
         fitted.status.extend(s for r in results for s in r[1])
         fitted.message.extend(m for r in results for m in r[2])
@@ -285,11 +331,32 @@ def optimize(
             fitted.best_outcomes = min(results, key=lambda r: np.min(r[0]))[3]
         fitted.best_cost.append(float(fitted.cost[i]))
         fitted.best_x.append(fitted.x[i])
-        report(fitted)
-        return costs
+        return results
 
-    # least-squares optimizers (LevenbergMarquardt) fit the objectives' residuals themselves
+    def objective(Y: np.ndarray) -> np.ndarray:
+        results = mapped(Y, partial(evaluate, objectives))
+        fitted.gradient.extend([[np.nan] * len(params)] * sum(len(r[0]) for r in results))
+        report(fitted)
+        return np.concatenate([r[0] for r in results])
+
+    def value_and_grad(Y: np.ndarray, *, residuals: bool = False) -> tuple[np.ndarray, ...]:
+        """Costs of the rows of Y (search space) and d cost / d y; with ``residuals``, the stacked
+        residuals (rows, m) and d residuals / d y (rows, m, d) too. One solve with sensitivities per row."""
+        results = mapped(Y, partial(evaluate_gradient, objectives, residuals=residuals))
+        dx_dy = transform_jacobians(params, Y)
+        gradients = np.einsum("nij,ni->nj", dx_dy, np.vstack([r[4] for r in results]))
+        fitted.gradient.extend(gradients.tolist())
+        report(fitted)
+        costs = np.concatenate([r[0] for r in results])
+        if not residuals:
+            return costs, gradients
+        jacobians = np.einsum("nmi,nij->nmj", np.concatenate([r[6] for r in results]), dx_dy)
+        return costs, gradients, np.concatenate([r[5] for r in results]), jacobians
+
+    # least-squares optimizers (LevenbergMarquardt) fit the objectives' residuals themselves; gradient
+    # methods take exact gradients where every objective has sensitivities (``gradient_problem`` says why not)
     objective.objectives, objective.parameters = objectives, params
+    objective.value_and_grad, objective.gradient_problem = value_and_grad, without_gradient(objectives)
     started = time.perf_counter()
     fitted.result = optimizer.minimize(objective, [p.search_bounds for p in params], x0=x0)
     fitted.wall_s = time.perf_counter() - started
@@ -461,7 +528,8 @@ def fit_dataset(
     best_start = int(np.argmin(np.where(np.isnan(costs), np.inf, costs)))
     chosen = fits[best_start]
     best = natural(params, chosen.result.x)[0]
-    evaluations = {k: [v for f in fits for v in getattr(f, k)] for k in ("x", "cost", "generation", "status", "message")}
+    evaluations = {k: [v for f in fits for v in getattr(f, k)]
+                   for k in ("x", "cost", "generation", "status", "message", "gradient")}
     history: dict[str, tuple] = {
         "best_cost_per_generation": ("generation_index", np.array(chosen.best_cost)),
         "best_x_per_generation": (("generation_index", "parameter"), np.array(chosen.best_x).reshape(-1, d)),
@@ -490,6 +558,9 @@ def fit_dataset(
             "generation": ("evaluation", np.array(evaluations["generation"], dtype=int)),
             "status": ("evaluation", np.array(evaluations["status"], dtype=object)),
             "message": ("evaluation", np.array(evaluations["message"], dtype=object)),
+            "gradient": (("evaluation", "parameter"), np.array(evaluations["gradient"], dtype=float).reshape(-1, d),
+                         {"note": "per unit of the search value (a decade where transform: log10); "
+                                  "NaN where the optimizer took no gradient at this evaluation"}),
             "best_x": ("parameter", best),
             "best_cost": float(chosen.result.fun),
             **history,

@@ -23,7 +23,7 @@ from pydantic import AliasChoices, Field, model_validator
 
 from elements import engine
 from elements.core.registry import Registry
-from elements.objectives import Objective
+from elements.objectives import Gradient, Objective
 from elements.schema import Kind, kind_of
 
 
@@ -146,6 +146,23 @@ class PriorTerm(Objective):
 
     def cost(self, outcome: engine.Outcome, cost: Any = None) -> float:
         return float(sum(p.weight * float(p.neg_log_density(outcome.value[i])) for i, p in self.priors.items()))
+
+    has_gradient = True
+
+    def value_and_grad(self, X: np.ndarray, *, residuals: bool = False) -> list[Gradient]:
+        """The term and its gradient by jax; it has no residual form (a least-squares fit cannot take priors)."""
+        if residuals:
+            raise TypeError("priors are not a sum of squares: fit with priors by a gradient method "
+                            "({type: ScipyMinimize, method: L-BFGS-B}) or a population optimizer, not least squares")
+        import jax
+
+        found = []
+        for outcome in self.solve(X):
+            gradient = np.zeros(len(outcome.value))
+            for i, p in self.priors.items():
+                gradient[i] = p.weight * float(jax.grad(p.neg_log_density)(float(outcome.value[i])))
+            found.append(Gradient(outcome, self.cost(outcome), gradient))
+        return found
 
     def traces(self, outcome: engine.Outcome) -> xr.Dataset:
         terms = [p.weight * float(p.neg_log_density(outcome.value[i])) for i, p in self.priors.items()]

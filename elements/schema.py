@@ -119,7 +119,7 @@ class ParameterSpec(Strict):
     def _ionworks_transform(cls, value: Any) -> Any:
         if isinstance(value, str) and value[:1].isupper() and value not in TRANSFORMS:
             raise ValueError(unknown_name("transform", value, TRANSFORMS))
-        return TRANSFORMS.get(value, value)
+        return TRANSFORMS.get(value, value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> ParameterSpec:

@@ -43,6 +43,8 @@ def fitted(config: dict, tmp_path) -> dict:
 OPTIMIZERS = {
     "ScipyDifferentialEvolution": P.ScipyDifferentialEvolution(max_iterations=4, population_size=4, seed=0),
     "ScipyMinimize": P.ScipyMinimize(method="Nelder-Mead", max_iterations=12),
+    "ScipyMinimize(L-BFGS-B)": P.ScipyMinimize(method="L-BFGS-B", max_iterations=12),
+    "ScipyLeastSquares": P.ScipyLeastSquares(max_iterations=12),
     "CMAES": P.CMAES(max_iterations=4, population_size=4),
     "PSO": P.PSO(max_iterations=4, population_size=4),
     "XNES": P.XNES(max_iterations=4, population_size=4),
@@ -198,7 +200,6 @@ def problems(config: dict) -> str:
 
 @pytest.mark.parametrize("fit, expected", [
     ({"optimizer": P.GridSearch(npts=3)}, "unknown optimizer 'GridSearch'; valid optimizers: 'CMAES'"),
-    ({"optimizer": P.ScipyLeastSquares()}, "unknown optimizer 'ScipyLeastSquares'"),
     ({"cost": iws.costs.Wasserstein()}, "unknown cost 'Wasserstein'; valid costs: 'GaussianLogLikelihood'"),
     ({"cost": iws.costs.RMSE(variable_weights={"Voltage [V]": 2.0})}, "variable_weights: give the objective's variables"),
     ({"options": {"maxtime": 60}}, "maxtime 60.0: sweepfit has no wall-time limit"),

@@ -78,6 +78,16 @@ def _parameter_units(ds: xr.Dataset) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def _per_search(cost_units: str | None, spec: Mapping[str, Any], parameter_units: str | None) -> str | None:
+    transforms = {str(p.get("transform", "none")).lower() for p in (spec.get("parameters") or {}).values()
+                  if isinstance(p, Mapping)}
+    if cost_units is None or not transforms:
+        return None
+    if transforms == {"log10"}:
+        return cost_units
+    return f"{cost_units}/({parameter_units})" if transforms == {"none"} and parameter_units else None
+
+
 def _compared_units(spec: Mapping[str, Any]) -> str | None:
     # The units every objective of a fit or validation compares, when they share one.
     names = {v for o in (spec.get("objectives") or {}).values() if isinstance(o, Mapping)
@@ -124,6 +134,9 @@ def describe(ds: xr.Dataset, *, spec: Mapping[str, Any] | None = None) -> xr.Dat
         key = str(name)
         if key in COSTS:
             long_name, units = f"{COSTS[key]} ({cost})" if cost else COSTS[key], _power(compared, COST_POWER.get(cost))
+        elif key == "gradient":  # per unit of the search space: a decade for a log10 parameter
+            long_name, units = "d cost / d search value", _per_search(_power(compared, COST_POWER.get(cost)),
+                                                                       spec, parameter_units)
         elif key in METRICS:
             long_name, units = METRICS[key], compared
         elif key in PARAMETER_VALUES and "parameter" in variable.dims:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +25,31 @@ from elements.engine import Outcome
 from elements.schema import Kind, kind_of
 
 
+@dataclass
+class Gradient:
+    """One row's outcome, the objective's cost of it (before the objective's weight) and d cost / d x
+    in the parameters' own units; with ``residuals``, the residual vector r and its Jacobian dr/dx,
+    scaled so that ``sum(r**2)`` is the weighted mean squared residual. A failed solve has cost inf
+    and NaN derivatives."""
+
+    outcome: Outcome
+    cost: float
+    gradient: np.ndarray
+    residuals: np.ndarray | None = None
+    jacobian: np.ndarray | None = None
+
+
 class Objective:
     """Worker side: one measured data set and its model, evaluated for rows of parameter values.
 
     Subclasses ship to workers (keep them small and picklable) and implement :meth:`solve`,
-    :meth:`cost` and :meth:`traces`.
+    :meth:`cost` and :meth:`traces`; those that can differentiate their cost set ``has_gradient``
+    and implement :meth:`value_and_grad`.
     """
 
     name: str
     weight: float
+    has_gradient: bool = False
 
     def solve(self, X: np.ndarray) -> list[Outcome]:
         """One outcome per row of ``X`` (natural units, one column per fitted parameter)."""
@@ -45,6 +62,10 @@ class Objective:
     def traces(self, outcome: Outcome) -> xr.Dataset:
         """Model against data, for the store and the figures."""
         raise NotImplementedError
+
+    def value_and_grad(self, X: np.ndarray, *, residuals: bool = False) -> list[Gradient]:
+        """One :class:`Gradient` per row of ``X`` (natural units), from one solve with sensitivities."""
+        raise TypeError(without_gradient([self]))
 
     def least_squares(self) -> Any:
         """This objective as a least-squares problem (residuals with a Jacobian) for ``LevenbergMarquardt``,
@@ -76,6 +97,16 @@ class ObjectiveKind(Kind):
 OBJECTIVES: Registry[type[ObjectiveKind]] = Registry("objective")
 
 
+def without_gradient(objectives: list[Objective]) -> str:
+    """Why these objectives cannot give a fit exact gradients ("" when all of them can)."""
+    missing = [f"{o.name!r} ({type(o).__name__})" for o in objectives if not o.has_gradient]
+    if not missing:
+        return ""
+    return (f"objective(s) {', '.join(missing)} give no sensitivities (an Experiment, EIS and electrode "
+            "balancing do not; a current drive, CurrentDriven or Pulse, does): fit them with finite differences "
+            "({type: ScipyMinimize, gradient: central}) or a population optimizer")
+
+
 def legacy(value: dict[str, Any]) -> dict[str, Any]:
     """Accept ``{"objective": NAME, ...}`` and ``{"type": NAME, "options": {...}}`` alike."""
     value = dict(value)
@@ -92,4 +123,4 @@ def legacy(value: dict[str, Any]) -> dict[str, Any]:
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["OBJECTIVES", "Objective", "ObjectiveKind", "legacy"]
+__all__ = ["OBJECTIVES", "Gradient", "Objective", "ObjectiveKind", "legacy", "without_gradient"]

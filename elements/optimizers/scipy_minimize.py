@@ -1,4 +1,5 @@
-"""``ScipyMinimize``: scipy's local methods; a gradient's finite differences are one vectorised call."""
+"""``ScipyMinimize``: scipy's local methods, with exact gradients from IDAKLU's sensitivities or finite
+differences evaluated as one vectorised call."""
 
 from __future__ import annotations
 
@@ -43,9 +44,11 @@ def option_names(method: str) -> list[str]:
 class ScipyMinimize(Optimizer):
     """``scipy.optimize.minimize`` within the bounds, in their unit box; ``options`` go to scipy.
 
-    For the gradient methods (L-BFGS-B, TNC, SLSQP, trust-constr) the gradient is a finite
-    difference of ``step`` (a fraction of each parameter's range): ``forward`` evaluates d + 1
-    points, ``central`` 2d + 1 (the centre gives the cost), and each gradient is ONE vectorised
+    For the gradient methods (L-BFGS-B, TNC, SLSQP, trust-constr) ``gradient: sensitivities`` (the
+    default where every objective has them: a current drive) takes the cost and its exact gradient
+    from ONE solve with IDAKLU's forward sensitivities. ``forward`` and ``central`` take a finite
+    difference of ``step`` (a fraction of each parameter's range) instead: ``forward`` evaluates
+    d + 1 points, ``central`` 2d + 1 (the centre gives the cost), and each gradient is ONE vectorised
     call, so its points run in parallel on the cluster instead of one after another. A difference
     that would leave the box is taken inward. Derivative-free methods evaluate one point per call.
     Lengths among scipy's ``options`` (``xatol``, ``rhobeg``, ``initial_simplex``...) are in the
@@ -56,6 +59,8 @@ class ScipyMinimize(Optimizer):
     --------
     >>> ScipyMinimize(method="L-BFGS-B", gradient="central", options={"maxiter": 50}).step
     1e-06
+    >>> ScipyMinimize(method="TNC", gradient="sensitivities").method
+    'TNC'
     """
 
     type: Literal["ScipyMinimize"] = "ScipyMinimize"
@@ -63,7 +68,8 @@ class ScipyMinimize(Optimizer):
     method: Method = "L-BFGS-B"
     options: dict[str, Any] = Field(default_factory=dict, description="scipy's options for the method")
     tol: float | None = Field(None, gt=0)
-    gradient: Literal["forward", "central"] = "forward"
+    gradient: Literal["sensitivities", "forward", "central"] | None = Field(
+        None, description="sensitivities where every objective has them, else forward")
     step: float = Field(1e-6, gt=0, lt=0.5, description="finite-difference step, as a fraction of each range")
 
     @field_validator("options")
@@ -90,7 +96,17 @@ class ScipyMinimize(Optimizer):
             raise ValueError(f"{' and '.join(given)}: only the gradient methods {list(GRADIENT_METHODS)} use "
                              f"{'them' if len(given) > 1 else 'it'}; {self.method} takes no gradient, so remove "
                              f"{' and '.join(given)} or pick a gradient method")
+        if self.gradient == "sensitivities" and "step" in self.model_fields_set:
+            raise ValueError("step: the finite-difference step means nothing with gradient: sensitivities "
+                             "(exact gradients); remove step, or set gradient: central or forward")
         return self
+
+    def gradient_for(self, objective: Vectorised) -> str:
+        """The gradient this fit takes: as asked, or sensitivities where every objective has them."""
+        problem = getattr(objective, "gradient_problem", "a plain function (not a data_fit's objective) has none")
+        if self.gradient == "sensitivities" and problem:
+            raise TypeError(f"ScipyMinimize gradient: sensitivities: {problem}")
+        return self.gradient or ("forward" if problem else "sensitivities")
 
     def minimize(
         self, objective: Vectorised, bounds: list[tuple[float, float]], *, x0: np.ndarray | None
@@ -104,25 +120,33 @@ class ScipyMinimize(Optimizer):
             nfev += len(U)
             return f(U)
 
+        def exact(u: np.ndarray) -> tuple[float, np.ndarray]:
+            nonlocal nfev
+            nfev += 1
+            costs, gradients = objective.value_and_grad(box.from_unit(np.clip(u, 0.0, 1.0))[None, :])
+            return float(costs[0]), gradients[0] * box.width  # d/du = d/dy * dy/du
+
         def value_and_gradient(u: np.ndarray) -> tuple[float, np.ndarray]:
             points, spans = self.stencil(u)
             costs = evaluate(points)
             ahead = costs[1:box.dim + 1]
-            behind = costs[0] if self.gradient == "forward" else costs[box.dim + 1:]
+            behind = costs[0] if self.gradient != "central" else costs[box.dim + 1:]
             with np.errstate(invalid="ignore"):  # a failed solve costs inf: its difference is nan, and scipy stops
                 return float(costs[0]), (ahead - behind) / spans
 
-        gradient = self.method in GRADIENT_METHODS
-        fun = value_and_gradient if gradient else (lambda u: float(evaluate(u[None, :])[0]))
-        result = minimize(fun, box.start(x0), method=self.method, jac=gradient or None,
+        if self.method not in GRADIENT_METHODS:
+            fun, jac = (lambda u: float(evaluate(u[None, :])[0])), None
+        else:
+            fun, jac = (exact if self.gradient_for(objective) == "sensitivities" else value_and_gradient), True
+        result = minimize(fun, box.start(x0), method=self.method, jac=jac,
                           bounds=[(0.0, 1.0)] * box.dim, tol=self.tol, options=self.options)
         return box.result(result.x, result.fun, nit=result.get("nit", result.nfev), nfev=nfev, success=result.success,
                           message=str(result.message))
 
     def stencil(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The points of one gradient, centre first, and the width each difference spans."""
+        """The points of one finite-difference gradient, centre first, and the width each difference spans."""
         eye = np.eye(len(u))
-        if self.gradient == "forward":
+        if self.gradient != "central":
             h = np.where(u + self.step <= 1.0, self.step, -self.step)
             return np.vstack([u, u + h[:, None] * eye]), h
         up, down = np.minimum(u + self.step, 1.0) - u, u - np.maximum(u - self.step, 0.0)
