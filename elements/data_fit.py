@@ -11,6 +11,7 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
+from dask.base import tokenize
 from pydantic import Field, model_validator
 from scipy.optimize import OptimizeResult
 from scipy.stats import qmc
@@ -19,6 +20,8 @@ from elements.core import config
 from elements.core.status import Progress, SolveStatus, Summary
 from elements.costs import COSTS
 from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, serial_map
+from elements import fit_journal
+from elements.fit_journal import Generation, Journal
 from elements.objectives import OBJECTIVES, Objective, legacy
 from elements.optimizers import OPTIMIZERS, Optimizer
 from elements.schema import ParameterSpec, Strict, kind_of
@@ -115,23 +118,34 @@ def optimize(
     n_chunks: int,
     report: Callable[[Fitted], None] = lambda fitted: None,
     check_canceled: Callable[[], None] = lambda: None,
+    journal: Journal | None = None,
 ) -> Fitted:
     """Run ``optimizer`` from ``x0``, splitting each objective call in up to ``n_chunks`` chunks
-    mapped by ``mapper(label)``, and keep every evaluation."""
+    mapped by ``mapper(label)``, and keep every evaluation.
+
+    Each solved call is recorded in ``journal``; a call it already holds is replayed from there
+    instead of solved (a resumed fit, see :mod:`elements.fit_journal`).
+    """
     fitted = Fitted()
+    journal = journal or Journal(None)
 
     def objective(Y: np.ndarray) -> np.ndarray:
         check_canceled()
         X = natural(params, Y)
         generation = len(fitted.best_cost)
-        chunks = [c for c in np.array_split(X, min(n_chunks, len(X))) if len(c)]
-        results = list(mapper(f"gen{generation}")(partial(evaluate, objectives), chunks))
-        costs = np.concatenate([r[0] for r in results])
+        found = journal.replay(generation, X)
+        if found is None:
+            chunks = [c for c in np.array_split(X, min(n_chunks, len(X))) if len(c)]
+            results = list(mapper(f"gen{generation}")(partial(evaluate, objectives), chunks))
+            found = Generation(X, np.concatenate([r[0] for r in results]),
+                               [s for r in results for s in r[1]], [m for r in results for m in r[2]])
+            journal.record(generation, found)
+        costs = found.cost
         fitted.x.extend(X.tolist())
         fitted.cost.extend(costs.tolist())
         fitted.generation.extend([generation] * len(X))
-        fitted.status.extend(s for r in results for s in r[1])
-        fitted.message.extend(m for r in results for m in r[2])
+        fitted.status.extend(found.status)
+        fitted.message.extend(found.message)
         i = int(np.argmin(fitted.cost))
         fitted.best_cost.append(float(fitted.cost[i]))
         fitted.best_x.append(fitted.x[i])
@@ -144,6 +158,16 @@ def optimize(
     fitted.result = optimizer.minimize(objective, [p.search_bounds for p in params], x0=x0)
     fitted.wall_s = time.perf_counter() - started
     return fitted
+
+
+def open_journal(spec: DataFitSpec, ctx: Context) -> Journal:
+    """The fit's journal in its run's store (none outside a store), tied to the problem it solves:
+    the element's spec, the sha256 of its data and the values from upstream."""
+    if ctx.store_group is None:
+        return Journal(None)
+    path, element = ctx.store_group()
+    problem = tokenize(spec.model_dump(mode="json"), inputs(spec, ctx.base_dir), sorted(ctx.parameters.items()))
+    return Journal(fit_journal.folder(path, element), problem)
 
 
 def run_start(
@@ -198,17 +222,28 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
         x0 = np.array([p.to_search(p.initial_value) for p in params])
 
     started = time.perf_counter()
+    seed = None
     if spec.multistarts == 1:
-        fits, points = [optimize(spec.optimizer, objectives, params, x0, mapper=ctx.mapper, n_chunks=n_chunks,
-                                 check_canceled=ctx.check_canceled,
-                                 report=lambda f: ctx.report(Progress(
-                                     unit="generation", done=len(f.best_cost), evaluations=len(f.cost),
-                                     parameters=list(names), best_cost=f.best_cost, best_x=f.best_x)))], None
+        journal = open_journal(spec, ctx)
+        optimizer = spec.optimizer
+        if "seed" in type(optimizer).model_fields:  # an unseeded fit records the seed it drew, for resume
+            seed = journal.seeded(optimizer.seed)
+            optimizer = optimizer.model_copy(update={"seed": seed})
+        try:
+            fits, points = [optimize(optimizer, objectives, params, x0, mapper=ctx.mapper, n_chunks=n_chunks,
+                                     check_canceled=ctx.check_canceled, journal=journal,
+                                     report=lambda f: journal.later(partial(ctx.report, Progress(
+                                         unit="generation", done=len(f.best_cost), evaluations=len(f.cost),
+                                         parameters=list(names), best_cost=f.best_cost, best_x=f.best_x))))], None
+        finally:
+            journal.close()
     else:
         fits, points = multistart(spec, ctx, objectives, params, x0)
         n_chunks = 1
     wall = time.perf_counter() - started
     ds = fit_dataset(names, params, fits, points, optimizer=spec.optimizer.type, wall=wall, n_chunks=n_chunks)
+    if seed is not None:
+        ds.attrs["seed"] = seed
     best = ds["best_x"].values
     fitted = dict(zip(names, map(float, best)))
     found_cost = float(ds["best_cost"])

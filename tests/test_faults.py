@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -119,3 +120,68 @@ def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
     assert loaded["started"] < computed["finished"]  # it arrived while the first computed
     assert loaded["summary"]["parameters"] == computed["summary"]["parameters"]
     assert not list((store / "claims").glob("*.json"))  # claims are released
+
+
+class Killed(RuntimeError):
+    """Stands for the process dying after some generations."""
+
+
+def _fit(spec, store, *, stop_after: int | None = None, parameters: dict | None = None):
+    """Run a data_fit element serially into ``store`` (its journal there), stopping after
+    ``stop_after`` generations; the result and the solves it ran."""
+    from elements import engine
+    from elements.data_fit import run
+    from elements.element import Context
+
+    calls = []
+
+    def check_canceled() -> None:
+        if stop_after is not None and len(calls) == stop_after:
+            raise Killed
+        calls.append(1)
+
+    before = engine.thread_solves()
+    ctx = Context(name="fit", parameters=parameters or {}, check_canceled=check_canceled,
+                  store_group=lambda: (str(store), "fit"))
+    return run(spec, ctx), engine.thread_solves() - before
+
+
+def test_an_interrupted_fit_resumes_from_its_journal_with_the_same_answer(short_csv, tmp_path):
+    from elements.fit_journal import folder
+
+    spec = load_pipeline(fit_pipeline(short_csv, popsize=3, maxiter=6, tol=0, seed=None)).elements["fit"]
+    with pytest.raises(Killed):
+        _fit(spec, tmp_path / "killed", stop_after=3)
+    stored = sorted(p.name for p in folder(tmp_path / "killed", "fit").glob("gen*.npz"))
+    assert stored == ["gen000000.npz", "gen000001.npz", "gen000002.npz"]
+    resumed, solves = _fit(spec, tmp_path / "killed")
+    ds = resumed.datasets[""]
+    # the seed it drew was recorded and replayed: a fresh fit with that seed gives the same evaluations
+    seeded = spec.model_copy(update={"optimizer": spec.optimizer.model_copy(update={"seed": ds.attrs["seed"]})})
+    reference, all_solves = _fit(seeded, tmp_path / "reference")
+    expected = reference.datasets[""]
+    assert ds.attrs["nfev"] == expected.attrs["nfev"] == 6 * 7
+    for name in ("x", "cost", "generation", "status", "message", "best_x", "best_cost"):
+        np.testing.assert_array_equal(ds[name].values, expected[name].values, err_msg=name)
+    replayed = int((ds.generation < 3).sum())
+    assert solves == ds.attrs["nfev"] - replayed + 1  # the remaining candidates, and the best one's traces
+    assert all_solves == ds.attrs["nfev"] + 1
+
+
+def test_a_journal_from_another_problem_is_refused(short_csv, tmp_path):
+    spec = load_pipeline(fit_pipeline(short_csv, popsize=2, maxiter=2, seed=0)).elements["fit"]
+    with pytest.raises(Killed):
+        _fit(spec, tmp_path, stop_after=1)
+    with pytest.raises(ValueError, match=r"cannot resume the fit from .*values from upstream elements changed"):
+        _fit(spec, tmp_path, parameters={"Ambient temperature [K]": 300.0})
+    from elements.core.storage import read_json
+    from elements.fit_journal import Journal, folder
+
+    token = read_json(folder(tmp_path, "fit") / "journal.json")["token"]
+    journal = Journal(folder(tmp_path, "fit"), token)  # the same problem ...
+    stored = journal.stored[0].x
+    with pytest.raises(ValueError, match=r"generation 0 asks for other candidates than the stored ones"):
+        journal.replay(0, stored + 1e-12)  # ... but the optimizer asks for other candidates (its code changed)
+    assert journal.replay(0, stored.copy()) is journal.stored[0] and journal.replay(1, stored) is None
+    journal.close()
+
