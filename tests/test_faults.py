@@ -185,3 +185,54 @@ def test_a_journal_from_another_problem_is_refused(short_csv, tmp_path):
     assert journal.replay(0, stored.copy()) is journal.stored[0] and journal.replay(1, stored) is None
     journal.close()
 
+
+
+@pytest.mark.slow
+def test_a_killed_fit_resumes_from_its_last_generation_with_the_same_answer(short_csv, tmp_path):
+    """`sweepfit run` on its LocalCluster is killed (the whole process group) mid-fit; `sweepfit run
+    --resume` replays the stored generations, solves only the rest, and ends where a fit that was
+    never stopped ends (run serially here: the same seed gives the same answer anywhere)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from elements.fit_journal import folder
+
+    spec = fit_pipeline(short_csv, popsize=4, maxiter=12, tol=0)  # 8 candidates x 13 generations
+    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(spec))
+    sweepfit = [Path(sys.executable).parent / "sweepfit", "run", "fit.yaml", "--store", "store", "--workers", "1"]
+    killed = subprocess.Popen(sweepfit, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    journal = None
+    try:
+        deadline = time.monotonic() + 120
+        while killed.poll() is None and time.monotonic() < deadline:
+            journal = next((folder(run, "fit") for run in (tmp_path / "store" / "runs").glob("*.zarr")), None)
+            if journal is not None and len(list(journal.glob("gen*.npz"))) >= 3:
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    stored = len(list(journal.glob("gen*.npz")))
+    assert 3 <= stored < 13, f"the kill came at generation {stored}, too late to test resume"
+    run_id = journal.parent.parent.stem
+    assert orchestrator.get(run_id, store=tmp_path / "store")["elements"]["fit"]["status"] == "running"
+
+    done = subprocess.run([*sweepfit, "--resume", run_id, "--json"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = orchestrator.get(run_id, store=tmp_path / "store")
+    assert info["status"] == "completed"
+    resumed = orchestrator.open_run(run_id, tmp_path / "store")["fit"].to_dataset()
+    reference = orchestrator.open_run(run_serially(spec, tmp_path / "reference")["run_id"],
+                                      tmp_path / "reference")["fit"].to_dataset()
+    assert resumed.attrs["nfev"] == reference.attrs["nfev"] == 8 * 13
+    for name in ("x", "cost", "generation", "status", "best_x", "best_cost", "best_cost_per_generation"):
+        np.testing.assert_array_equal(resumed[name].values, reference[name].values, err_msg=name)
+    # no generation lost or solved twice: the resumed fit solved the unstored candidates (and the best one's traces)
+    assert info["elements"]["fit"]["solves"] == 8 * (13 - stored) + 1
+    assert not journal.exists()  # the datasets hold it all now
