@@ -20,8 +20,7 @@ from elements.core import config
 from elements.core.status import Progress, SolveStatus, Summary
 from elements.costs import COSTS
 from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, serial_map
-from elements import fit_journal
-from elements.fit_journal import Generation, Journal
+from elements.fit_journal import Generation, Journal, folder
 from elements.objectives import OBJECTIVES, Objective, legacy
 from elements.optimizers import OPTIMIZERS, Optimizer
 from elements.schema import ParameterSpec, Strict, kind_of
@@ -167,7 +166,7 @@ def open_journal(spec: DataFitSpec, ctx: Context) -> Journal:
         return Journal(None)
     path, element = ctx.store_group()
     problem = tokenize(spec.model_dump(mode="json"), inputs(spec, ctx.base_dir), sorted(ctx.parameters.items()))
-    return Journal(fit_journal.folder(path, element), problem)
+    return Journal(folder(path, element), problem)
 
 
 def run_start(
