@@ -170,10 +170,12 @@ def open_journal(spec: DataFitSpec, ctx: Context) -> Journal:
 
 
 def run_start(
-    objectives: list[Objective], params: list[ParameterSpec], optimizer: Optimizer, start: tuple[int, np.ndarray, int]
+    objectives: list[Objective], params: list[ParameterSpec], optimizer: Optimizer, journal: tuple[Path, str] | None,
+    start: tuple[int, np.ndarray, int],
 ) -> tuple[int, Fitted]:
     """One start of a multistart fit, run as its own task: its objective calls are evaluated here,
-    in one batched solve each. Returns the start's index with its fit.
+    in one batched solve each, and recorded in the start's own journal (``journal``: the fit's
+    journal folder and problem token). Returns the start's index with its fit.
 
     Starts already keep every worker busy, and fanning each call out again from inside the start
     task (``worker_client``) only added tasks: on 2 workers, benchmark problem, 3 interleaved
@@ -183,20 +185,32 @@ def run_start(
     index, x0, seed = start
     if "seed" in type(optimizer).model_fields:
         optimizer = optimizer.model_copy(update={"seed": seed})
-    return index, optimize(optimizer, objectives, params, x0, mapper=lambda label: serial_map, n_chunks=1)
+    own = Journal(journal[0] / f"start{index}", journal[1]) if journal else Journal(None)
+    try:
+        return index, optimize(optimizer, objectives, params, x0, mapper=lambda label: serial_map, n_chunks=1,
+                               journal=own)
+    finally:
+        own.close()
 
 
 def multistart(
-    spec: DataFitSpec, ctx: Context, objectives: list[Objective], params: list[ParameterSpec], x0: np.ndarray | None
+    spec: DataFitSpec, ctx: Context, objectives: list[Objective], params: list[ParameterSpec], x0: np.ndarray | None,
+    journal: Journal,
 ) -> tuple[list[Fitted], np.ndarray]:
-    """Run every start as its own task, concurrently; progress counts the starts that finished."""
+    """Run every start as its own task, concurrently; progress counts the starts that finished.
+
+    The starts and their seeds come from the sampler's seed, drawn and recorded in ``journal`` when
+    none is given, so a resumed fit replays every start (each from its own journal).
+    """
     names = list(spec.parameters)
-    points, seeds = spec.initial_guess_sampler.starts(spec.multistarts, [p.search_bounds for p in params], x0)
+    sampler = spec.initial_guess_sampler.model_copy(update={"seed": journal.seeded(spec.initial_guess_sampler.seed)})
+    points, seeds = sampler.starts(spec.multistarts, [p.search_bounds for p in params], x0)
     found: dict[int, Fitted] = {}
     best_cost: list[float] = []  # the best so far, after each start finishes
     best_x: list[list[float]] = []
     starts = [(i, point, seed) for i, (point, seed) in enumerate(zip(points, seeds))]
-    for i, fitted in ctx.unordered("starts")(partial(run_start, objectives, params, spec.optimizer), starts):
+    where = (journal.path, journal.token) if journal.path else None
+    for i, fitted in ctx.unordered("starts")(partial(run_start, objectives, params, spec.optimizer, where), starts):
         ctx.check_canceled()
         found[i] = fitted
         best = min(found.values(), key=lambda f: f.best_cost[-1])
@@ -221,28 +235,26 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
         x0 = np.array([p.to_search(p.initial_value) for p in params])
 
     started = time.perf_counter()
-    seed = None
-    if spec.multistarts == 1:
-        journal = open_journal(spec, ctx)
-        optimizer = spec.optimizer
-        if "seed" in type(optimizer).model_fields:  # an unseeded fit records the seed it drew, for resume
-            seed = journal.seeded(optimizer.seed)
-            optimizer = optimizer.model_copy(update={"seed": seed})
-        try:
+    journal = open_journal(spec, ctx)
+    try:
+        if spec.multistarts == 1:
+            optimizer = spec.optimizer
+            if "seed" in type(optimizer).model_fields:  # an unseeded fit records the seed it drew, for resume
+                optimizer = optimizer.model_copy(update={"seed": journal.seeded(optimizer.seed)})
             fits, points = [optimize(optimizer, objectives, params, x0, mapper=ctx.mapper, n_chunks=n_chunks,
                                      check_canceled=ctx.check_canceled, journal=journal,
                                      report=lambda f: journal.later(partial(ctx.report, Progress(
                                          unit="generation", done=len(f.best_cost), evaluations=len(f.cost),
                                          parameters=list(names), best_cost=f.best_cost, best_x=f.best_x))))], None
-        finally:
-            journal.close()
-    else:
-        fits, points = multistart(spec, ctx, objectives, params, x0)
-        n_chunks = 1
+        else:
+            fits, points = multistart(spec, ctx, objectives, params, x0, journal)
+            n_chunks = 1
+    finally:
+        journal.close()
     wall = time.perf_counter() - started
     ds = fit_dataset(names, params, fits, points, optimizer=spec.optimizer.type, wall=wall, n_chunks=n_chunks)
-    if seed is not None:
-        ds.attrs["seed"] = seed
+    if journal.seed is not None:  # the optimizer's, or with multistarts the initial guess sampler's
+        ds.attrs["seed"] = journal.seed
     best = ds["best_x"].values
     fitted = dict(zip(names, map(float, best)))
     found_cost = float(ds["best_cost"])

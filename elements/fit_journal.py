@@ -12,10 +12,12 @@ does not remove it before they are safely written)::
 
     _progress/<element>/journal.json     what the generations belong to (a token of the problem) and the seed
     _progress/<element>/gen000000.npz    x, cost, status, message of generation 0; then 1, 2, ...
+    _progress/<element>/start<i>/        with multistarts: each start's journal.json and generations
 
-Every file is written whole and renamed into place, in generation order, by one background thread
-of the element's task (the journal's only writer): a kill leaves the generations before it, never
-half of one, and solving does not wait for the disk.
+Every file is written whole and renamed into place; generations are written in order by one
+background thread of the task that runs the fit (the journal's only writer), so a kill leaves the
+generations before it, never half of one, and solving does not wait for the disk. A multistart fit
+keeps one such journal per start, in ``start<i>/``, written by that start's task.
 """
 
 from __future__ import annotations
@@ -73,16 +75,18 @@ class Journal:
         self.stored = list(_contiguous(path))
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fit-journal")
         if not header:
-            path.mkdir(parents=True, exist_ok=True)
-            self._later(write_json, path / "journal.json", {"token": token, "seed": None})
+            write_json(path / "journal.json", {"token": token, "seed": None})
 
     def seeded(self, seed: int | None) -> int:
-        """The seed to run with: the recorded one on resume, else ``seed``, else a fresh one;
-        recorded before any generation, so that a resume replays it."""
+        """The seed to run with: the recorded one on resume, else ``seed``, else a fresh one.
+
+        It is recorded right away, before any generation (a multistart's starts write their own
+        journals from other tasks), so that a resume replays it.
+        """
         if self.seed is None:
             self.seed = int(np.random.SeedSequence().generate_state(1)[0]) if seed is None else seed
             if self.path is not None:
-                self._later(write_json, self.path / "journal.json", {"token": self.token, "seed": self.seed})
+                write_json(self.path / "journal.json", {"token": self.token, "seed": self.seed})
         return self.seed
 
     def replay(self, index: int, x: np.ndarray) -> Generation | None:

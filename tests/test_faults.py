@@ -142,7 +142,7 @@ def _fit(spec, store, *, stop_after: int | None = None, parameters: dict | None 
 
     before = engine.thread_solves()
     ctx = Context(name="fit", parameters=parameters or {}, check_canceled=check_canceled,
-                  store_group=lambda: (str(store), "fit"))
+                  unordered=lambda label: map, store_group=lambda: (str(store), "fit"))  # starts one by one
     return run(spec, ctx), engine.thread_solves() - before
 
 
@@ -166,6 +166,25 @@ def test_an_interrupted_fit_resumes_from_its_journal_with_the_same_answer(short_
     replayed = int((ds.generation < 3).sum())
     assert solves == ds.attrs["nfev"] - replayed + 1  # the remaining candidates, and the best one's traces
     assert all_solves == ds.attrs["nfev"] + 1
+
+
+def test_an_interrupted_multistart_fit_solves_only_the_starts_it_had_not_finished(short_csv, tmp_path):
+    pipeline = fit_pipeline(short_csv, popsize=2, maxiter=2, tol=0)
+    pipeline["elements"]["fit"]["multistarts"] = 4  # no sampler seed: one is drawn, recorded and replayed
+    spec = load_pipeline(pipeline).elements["fit"]
+    with pytest.raises(Killed):
+        _fit(spec, tmp_path / "killed", stop_after=2)  # after three of the four starts
+    from elements.fit_journal import folder
+
+    assert sorted(p.name for p in folder(tmp_path / "killed", "fit").glob("start*")) == ["start0", "start1", "start2"]
+    resumed, solves = _fit(spec, tmp_path / "killed")
+    ds = resumed.datasets[""]
+    sampler = spec.initial_guess_sampler.model_copy(update={"seed": ds.attrs["seed"]})
+    reference, _ = _fit(spec.model_copy(update={"initial_guess_sampler": sampler}), tmp_path / "reference")
+    expected = reference.datasets[""]
+    for name in ("x", "cost", "start_index", "end_x", "start_x", "best_x"):
+        np.testing.assert_array_equal(ds[name].values, expected[name].values, err_msg=name)
+    assert solves == int(ds.start_nfev[3]) + 1  # the fourth start, and the best one's traces
 
 
 def test_a_journal_from_another_problem_is_refused(short_csv, tmp_path):
