@@ -187,6 +187,18 @@ def test_an_interrupted_multistart_fit_solves_only_the_starts_it_had_not_finishe
     assert solves == int(ds.start_nfev[3]) + 1  # the fourth start, and the best one's traces
 
 
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_resuming_a_run_of_another_pipeline_is_one_line_and_exit_2(tmp_path, command):
+    from orchestrator.lifecycle import prepare
+
+    for name, x in (("p.yaml", 1), ("q.yaml", 2)):
+        (tmp_path / name).write_text(yaml.safe_dump({"elements": {"a": {"element_type": "entry", "values": {"x": x}}}}))
+    run_id = prepare(tmp_path / "p.yaml", store_root=tmp_path / "store").run_id
+    done = cli(command, str(tmp_path / "q.yaml"), "--resume", run_id, "--store", str(tmp_path / "store"))
+    assert done.exit_code == 2 and "Traceback" not in done.output
+    assert f"cannot resume run {run_id}: it was made from a different pipeline" in " ".join(done.output.split())
+
+
 def test_a_journal_from_another_problem_is_refused(short_csv, tmp_path):
     spec = load_pipeline(fit_pipeline(short_csv, popsize=2, maxiter=2, seed=0)).elements["fit"]
     with pytest.raises(Killed):
