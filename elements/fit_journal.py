@@ -22,8 +22,6 @@ keeps one such journal per start, in ``start<i>/``, written by that start's task
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from elements.core.storage import read_json, write_json
+from elements.core.storage import read_json, replacing, write_json
 
 
 def folder(run: str | Path, element: str) -> Path:
@@ -134,15 +132,9 @@ class Journal:
 
 
 def _write_generation(path: Path, generation: Generation) -> None:
-    fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, x=generation.x, cost=generation.cost,
-                     status=np.array(generation.status, dtype=str), message=np.array(generation.message, dtype=str))
-        os.replace(staging, path)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+    with replacing(path, "wb") as out:
+        np.savez(out, x=generation.x, cost=generation.cost,
+                 status=np.array(generation.status, dtype=str), message=np.array(generation.message, dtype=str))
 
 
 def _contiguous(path: Path) -> Iterator[Generation]:
