@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
+from dask.base import tokenize
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from scipy.optimize import OptimizeResult
 from scipy.stats import qmc
@@ -22,6 +23,7 @@ from elements.costs import COSTS
 from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, serial_map
 from elements.core.registry import unknown_name
 from elements.engine import Outcome
+from elements.fit_journal import Generation, Journal, folder
 from elements.models import replaced_functions
 from elements.objectives import OBJECTIVES, Objective, legacy, without_gradient
 from elements.optimizers import OPTIMIZERS, Optimizer, by_method
@@ -308,50 +310,60 @@ def optimize(
     n_chunks: int,
     report: Callable[[Fitted], None] = lambda fitted: None,
     check_canceled: Callable[[], None] = lambda: None,
+    journal: Journal | None = None,
 ) -> Fitted:
     """Run ``optimizer`` from ``x0``, splitting each objective call in up to ``n_chunks`` chunks
-    mapped by ``mapper(label)``, and keep every evaluation."""
-    fitted = Fitted()
+    mapped by ``mapper(label)``, and keep every evaluation.
 
-    def mapped(Y: np.ndarray, work: Callable) -> list[tuple]:
-        """``work`` (costs, statuses, messages, ...) on chunks of Y's rows, in natural units, over the
-        cluster; each row recorded."""
+    Each solved call is recorded in ``journal``; a call it already holds is replayed from there
+    instead of solved (a resumed fit, see :mod:`elements.fit_journal`).
+    """
+    fitted = Fitted()
+    journal = journal or Journal(None)
+
+    def mapped(Y: np.ndarray, work: Callable) -> Generation:
+        """``work`` (:func:`evaluate` or :func:`evaluate_gradient`) on chunks of Y's rows, in natural
+        units, over the cluster, or the generation as the journal holds it; each row recorded."""
         check_canceled()
         X = natural(params, Y)
         generation = len(fitted.best_cost)
-        chunks = [c for c in np.array_split(X, min(n_chunks, len(X))) if len(c)]
-        results = list(mapper(f"gen{generation}")(work, chunks))
+        found, best_outcomes = journal.replay(generation, X), []
+        if found is None:
+            chunks = [c for c in np.array_split(X, min(n_chunks, len(X))) if len(c)]
+            results = list(mapper(f"gen{generation}")(work, chunks))
+            found = Generation(X, *(np.concatenate([r[0] for r in results]), [s for r in results for s in r[1]],
+                                    [m for r in results for m in r[2]]), *_derivatives(results))
+            journal.record(generation, found)
+            best_outcomes = min(results, key=lambda r: np.min(r[0]))[3]
         fitted.x.extend(X.tolist())
-        fitted.cost.extend(c for r in results for c in r[0].tolist())
+        fitted.cost.extend(found.cost.tolist())
         fitted.generation.extend([generation] * len(X))
-        fitted.status.extend(s for r in results for s in r[1])
-        fitted.message.extend(m for r in results for m in r[2])
+        fitted.status.extend(found.status)
+        fitted.message.extend(found.message)
         i = int(np.argmin(fitted.cost))
         if not fitted.best_cost or fitted.cost[i] < fitted.best_cost[-1]:
-            fitted.best_outcomes = min(results, key=lambda r: np.min(r[0]))[3]
+            fitted.best_outcomes = best_outcomes  # none for a replayed generation: nothing was solved
         fitted.best_cost.append(float(fitted.cost[i]))
         fitted.best_x.append(fitted.x[i])
-        return results
+        return found
 
     def objective(Y: np.ndarray) -> np.ndarray:
-        results = mapped(Y, partial(evaluate, objectives))
-        fitted.gradient.extend([[np.nan] * len(params)] * sum(len(r[0]) for r in results))
+        found = mapped(Y, partial(evaluate, objectives))
+        fitted.gradient.extend([[np.nan] * len(params)] * len(found.cost))
         report(fitted)
-        return np.concatenate([r[0] for r in results])
+        return found.cost
 
     def value_and_grad(Y: np.ndarray, *, residuals: bool = False) -> tuple[np.ndarray, ...]:
         """Costs of the rows of Y (search space) and d cost / d y; with ``residuals``, the stacked
         residuals (rows, m) and d residuals / d y (rows, m, d) too. One solve with sensitivities per row."""
-        results = mapped(Y, partial(evaluate_gradient, objectives, residuals=residuals))
+        found = mapped(Y, partial(evaluate_gradient, objectives, residuals=residuals))
         dx_dy = transform_jacobians(params, Y)
-        gradients = np.einsum("nij,ni->nj", dx_dy, np.vstack([r[4] for r in results]))
+        gradients = np.einsum("nij,ni->nj", dx_dy, found.gradient)
         fitted.gradient.extend(gradients.tolist())
         report(fitted)
-        costs = np.concatenate([r[0] for r in results])
         if not residuals:
-            return costs, gradients
-        jacobians = np.einsum("nmi,nij->nmj", np.concatenate([r[6] for r in results]), dx_dy)
-        return costs, gradients, np.concatenate([r[5] for r in results]), jacobians
+            return found.cost, gradients
+        return found.cost, gradients, found.residuals, np.einsum("nmi,nij->nmj", found.jacobian, dx_dy)
 
     # least-squares optimizers (LevenbergMarquardt) fit the objectives' residuals themselves; gradient
     # methods take exact gradients where every objective has sensitivities (``gradient_problem`` says why not)
@@ -363,11 +375,31 @@ def optimize(
     return fitted
 
 
+def _derivatives(results: list[tuple]) -> tuple[np.ndarray | None, ...]:
+    """A generation's gradients, residuals and Jacobians (natural units) from :func:`evaluate_gradient`'s
+    chunks; None for those not computed (:func:`evaluate`'s chunks compute none)."""
+    if len(results[0]) < 7:
+        return None, None, None
+    return tuple(None if results[0][k] is None else np.concatenate([r[k] for r in results]) for k in (4, 5, 6))
+
+
+def open_journal(spec: DataFitSpec, ctx: Context) -> Journal:
+    """The fit's journal in its run's store (none outside a store), tied to the problem it solves:
+    the element's spec, the sha256 of its data and the values from upstream."""
+    if ctx.store_group is None:
+        return Journal(None)
+    path, element = ctx.store_group()
+    problem = tokenize(spec.model_dump(mode="json"), inputs(spec, ctx.base_dir), sorted(ctx.parameters.items()))
+    return Journal(folder(path, element), problem)
+
+
 def run_start(
-    objectives: list[Objective], params: list[ParameterSpec], optimizer: Optimizer, start: tuple[int, np.ndarray, int]
+    objectives: list[Objective], params: list[ParameterSpec], optimizer: Optimizer, journal: tuple[Path, str] | None,
+    start: tuple[int, np.ndarray, int],
 ) -> tuple[int, Fitted]:
     """One start of a multistart fit, run as its own task: its objective calls are evaluated here,
-    in one batched solve each. Returns the start's index with its fit.
+    in one batched solve each, and recorded in the start's own journal (``journal``: the fit's
+    journal folder and problem token). Returns the start's index with its fit.
 
     Starts already keep every worker busy, and fanning each call out again from inside the start
     task (``worker_client``) only added tasks: on 2 workers, benchmark problem, 3 interleaved
@@ -377,7 +409,12 @@ def run_start(
     index, x0, seed = start
     if "seed" in type(optimizer).model_fields:
         optimizer = optimizer.model_copy(update={"seed": seed})
-    return index, optimize(optimizer, objectives, params, x0, mapper=lambda label: serial_map, n_chunks=1)
+    own = Journal(journal[0] / f"start{index}", journal[1]) if journal else Journal(None)
+    try:
+        return index, optimize(optimizer, objectives, params, x0, mapper=lambda label: serial_map, n_chunks=1,
+                               journal=own)
+    finally:
+        own.close()
 
 
 def offer(preview: Preview, objectives: list[Objective], fitted: Fitted, step: int) -> None:
@@ -391,15 +428,22 @@ def offer(preview: Preview, objectives: list[Objective], fitted: Fitted, step: i
 def multistart(
     spec: DataFitSpec, ctx: Context, objectives: list[Objective], params: list[ParameterSpec], x0: np.ndarray | None,
     preview: Preview,
+    journal: Journal,
 ) -> tuple[list[Fitted], np.ndarray]:
-    """Run every start as its own task, concurrently; progress counts the starts that finished."""
+    """Run every start as its own task, concurrently; progress counts the starts that finished.
+
+    The starts and their seeds come from the sampler's seed, drawn and recorded in ``journal`` when
+    none is given, so a resumed fit replays every start (each from its own journal).
+    """
     names = list(spec.parameters)
-    points, seeds = spec.initial_guess_sampler.starts(spec.multistarts, [p.search_bounds for p in params], x0)
+    sampler = spec.initial_guess_sampler.model_copy(update={"seed": journal.seeded(spec.initial_guess_sampler.seed)})
+    points, seeds = sampler.starts(spec.multistarts, [p.search_bounds for p in params], x0)
     found: dict[int, Fitted] = {}
     best_cost: list[float] = []  # the best so far, after each start finishes
     best_x: list[list[float]] = []
     starts = [(i, point, seed) for i, (point, seed) in enumerate(zip(points, seeds))]
-    for i, fitted in ctx.unordered("starts")(partial(run_start, objectives, params, spec.optimizer), starts):
+    where = (journal.path, journal.token) if journal.path else None
+    for i, fitted in ctx.unordered("starts")(partial(run_start, objectives, params, spec.optimizer, where), starts):
         ctx.check_canceled()
         found[i] = fitted
         offer(preview, objectives, fitted, len(found))
@@ -431,15 +475,25 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
         offer(preview, objectives, f, len(f.best_cost))
 
     started = time.perf_counter()
-    if spec.multistarts == 1:
-        fits, points = [optimize(spec.optimizer, terms, params, None if x0 is None else x0[0], mapper=ctx.mapper,
-                                 n_chunks=n_chunks, check_canceled=ctx.check_canceled, report=report)], None
-    else:
-        fits, points = multistart(spec, ctx, terms, params, x0, preview)
-        n_chunks = 1
+    journal = open_journal(spec, ctx)
+    try:
+        if spec.multistarts == 1:
+            optimizer = spec.optimizer
+            if "seed" in type(optimizer).model_fields:  # an unseeded fit records the seed it drew, for resume
+                optimizer = optimizer.model_copy(update={"seed": journal.seeded(optimizer.seed)})
+            fits, points = [optimize(optimizer, terms, params, None if x0 is None else x0[0], mapper=ctx.mapper,
+                                     n_chunks=n_chunks, check_canceled=ctx.check_canceled, report=report,
+                                     journal=journal)], None
+        else:
+            fits, points = multistart(spec, ctx, terms, params, x0, preview, journal)
+            n_chunks = 1
+    finally:
+        journal.close()
     preview.flush()
     wall = time.perf_counter() - started
     ds = fit_dataset(names, params, fits, points, optimizer=spec.optimizer.type, wall=wall, n_chunks=n_chunks)
+    if journal.seed is not None:  # the optimizer's, or with multistarts the initial guess sampler's
+        ds.attrs["seed"] = journal.seed
     best = ds["best_x"].values
     fitted = dict(zip(names, map(float, best)))
     found_cost = float(ds["best_cost"])

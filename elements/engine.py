@@ -131,9 +131,14 @@ def cached(key: str, build: Callable[[], Any]) -> Any:
 def within(seconds: float, key: str, call: Callable[[], Any]) -> Any:
     """``call()`` (a solve on the cached build ``key``), abandoned after ``seconds``.
 
-    IDAKLU has no working step or time limit, but it releases the GIL: the solve runs in its own
-    thread and an overdue one is left to finish in the background, its build dropped from the
-    cache so that no later solve shares it.
+    IDAKLU cannot be stopped on time from outside or inside (checked in PyBaMM 26.10.1.1,
+    pybammsolvers 0.11.1): it has no wall-clock option; ``max_num_steps`` does not cap a solve's
+    steps (an SPM discharge took 51 steps with it set to 5); ``num_steps_no_progress`` with
+    ``t_no_progress`` (set in ``_build``) stops only a solve whose time stalls; and the extension
+    never checks for signals (no ``PyErr_CheckSignals``), so nothing can interrupt a running solve.
+    It does release the GIL (``PyEval_SaveThread``): the solve runs in its own thread and an
+    overdue one is left to finish in the background, its build dropped from the cache so that no
+    later solve shares it.
     """
     pool = ThreadPoolExecutor(max_workers=1)
     started = time.perf_counter()

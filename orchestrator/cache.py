@@ -122,6 +122,15 @@ def release(key: str, store: str | Path) -> None:
     _claim_path(key, store).unlink(missing_ok=True)
 
 
+def release_held_by(run: Path, key: str) -> None:
+    """Release ``key`` if ``run`` holds it: a resumed run's stopped attempt claimed it, and would
+    otherwise be waited for as a twin that never finishes."""
+    store = run.parent.parent
+    holder = read_json(_claim_path(key, store))
+    if holder.get("run") and Path(holder["run"]).resolve() == run.resolve():
+        release(key, store)
+
+
 def wait_for_twin(
     key: str, store: str | Path, owner: dict[str, Any], *, check: Callable[[], None], poll: float = 0.5,
     patience: float = 5.0,

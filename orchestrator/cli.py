@@ -28,6 +28,8 @@ ClusterOption = Annotated[Optional[str], typer.Option(
 ProfilesOption = Annotated[Optional[Path], typer.Option(
     "--profiles", help="YAML file of cluster profiles (sweepfit: {clusters: {NAME: {type: ...}}}).")]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Recompute elements that already completed in the store.")]
+ResumeOption = Annotated[Optional[str], typer.Option(
+    "--resume", help="Go on with this run (same pipeline): finished elements, fit generations and sweep chunks are kept.")]
 
 
 def _run_info(run_id: str, store: Path | None) -> dict[str, Any]:
@@ -79,8 +81,7 @@ def run(
     profiles: ProfilesOption = None,
     as_json: JsonOption = False,
     no_cache: NoCacheOption = False,
-    resume: Annotated[Optional[str], typer.Option(
-        "--resume", help="Go on with this run (same pipeline): finished elements and sweep chunks are kept.")] = None,
+    resume: ResumeOption = None,
 ) -> None:
     """Run a pipeline to the end on a Dask cluster (a local one by default), showing progress.
 
@@ -281,6 +282,7 @@ def submit(
     profiles: ProfilesOption = None,
     store: StoreOption = None,
     no_cache: NoCacheOption = False,
+    resume: ResumeOption = None,
 ) -> None:
     """Start a pipeline, print its run id at once and exit; the run goes on without this process.
 
@@ -290,7 +292,7 @@ def submit(
     from orchestrator import runner
 
     try:
-        run_id = runner.submit(pipeline, cluster=cluster, store=store, profiles=profiles, force=no_cache)
+        run_id = runner.submit(pipeline, cluster=cluster, store=store, profiles=profiles, force=no_cache, resume=resume)
     except (ValueError, OSError, TimeoutError) as exc:
         _fail(exc)
     typer.echo(run_id)

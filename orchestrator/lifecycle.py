@@ -125,6 +125,7 @@ def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: A
         element = attrs["elements"][name]
         if not (element["status"] == Status.COMPLETED and element.get("cache_key") == key):
             stores.write_element(path, name, status=Status.PENDING, cache_key=key, error=None, finished=None)
+            cache.release_held_by(path, element.get("cache_key") or key)
     stores.write_run(path, status=Status.PENDING, resumed=stores.now(), error=None, finished=None)
     return Prepared(pipeline, path, attrs["run_id"], Path(attrs.get("base_dir", base)))
 

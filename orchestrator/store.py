@@ -7,6 +7,7 @@ Layout::
         _elements/<element>.json        each element's record: status, progress, summary, error
         _previews/<element>.json        a running fit's best traces, for the monitor
         cancel-requested                present once `sweepfit cancel` asked the run to stop
+        _progress/<element>/            a running fit's journal: each generation so far (elements.fit_journal)
         <element>/                      the element's datasets (+ child groups such as traces/<objective>)
 
 Each record has one writer — the process that runs the run's lifecycle writes ``_run.json``, an
@@ -29,6 +30,7 @@ from typing import Any
 import xarray as xr
 import zarr
 
+from elements import fit_journal
 from elements.core import config
 from elements.core.status import Status
 from elements.core.storage import consolidate, read_json, write_json
@@ -201,6 +203,8 @@ def write_datasets(path: Path, element: str, datasets: dict[str, xr.Dataset]) ->
         described = describe(datasets[sub], spec=spec)
         _portable_strings(described).to_zarr(path, group=group, mode="w", consolidated=False)
     consolidate(path)
+    # A fit's journal is there to resume it; once its datasets are written they hold all of it.
+    shutil.rmtree(fit_journal.folder(path, element), ignore_errors=True)
 
 
 def _portable_strings(ds: xr.Dataset) -> xr.Dataset:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 import orchestrator
+from elements import engine
+from elements.core.storage import read_json
+from elements.data_fit import run
+from elements.element import Context
+from elements.fit_journal import Journal, folder
 from orchestrator.cli import app
+from orchestrator.lifecycle import prepare
 from orchestrator.spec import SpecError, load_pipeline
 from tests.conftest import D_N, D_P, dask_processes, fit_pipeline, run_serially
 
@@ -84,11 +97,6 @@ def test_a_store_root_that_cannot_hold_runs_is_one_line_and_exit_2(tmp_path, kin
 @pytest.mark.slow
 def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
     """Both runs go to one scheduler; the second arrives while the first computes, waits, and loads."""
-    import subprocess
-    import sys
-    import time
-    from pathlib import Path
-
     bin_ = Path(sys.executable).parent
     store = tmp_path / "store"
     with dask_processes(tmp_path, "--nworkers", "2", "--nthreads", "1", workers=2) as (address, _):
@@ -96,7 +104,7 @@ def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
 
         def submit() -> str:
             done = subprocess.run([bin_ / "sweepfit", "submit", "fit.yaml", "--cluster", address, "--store", "store"],
-                                  cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                                  cwd=tmp_path, capture_output=True, text=True, check=False, timeout=120)
             assert done.returncode == 0, done.stderr
             return done.stdout.strip()
 
@@ -119,3 +127,143 @@ def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
     assert loaded["started"] < computed["finished"]  # it arrived while the first computed
     assert loaded["summary"]["parameters"] == computed["summary"]["parameters"]
     assert not list((store / "claims").glob("*.json"))  # claims are released
+
+
+class Killed(RuntimeError):
+    """Stands for the process dying after some generations."""
+
+
+def _fit(spec, store, *, stop_after: int | None = None, parameters: dict | None = None):
+    """Run a data_fit element serially into ``store`` (its journal there), stopping after
+    ``stop_after`` generations; the result and the solves it ran."""
+    calls = []
+
+    def check_canceled() -> None:
+        if stop_after is not None and len(calls) == stop_after:
+            raise Killed
+        calls.append(1)
+
+    before = engine.thread_solves()
+    ctx = Context(name="fit", parameters=parameters or {}, check_canceled=check_canceled,
+                  unordered=lambda label: map, store_group=lambda: (str(store), "fit"))  # starts one by one
+    return run(spec, ctx), engine.thread_solves() - before
+
+
+def test_an_interrupted_fit_resumes_from_its_journal_with_the_same_answer(short_csv, tmp_path):
+    spec = load_pipeline(fit_pipeline(short_csv, popsize=3, maxiter=6, tol=0, seed=None)).elements["fit"]
+    with pytest.raises(Killed):
+        _fit(spec, tmp_path / "killed", stop_after=3)
+    stored = sorted(p.name for p in folder(tmp_path / "killed", "fit").glob("gen*.npz"))
+    assert stored == ["gen000000.npz", "gen000001.npz", "gen000002.npz"]
+    resumed, solves = _fit(spec, tmp_path / "killed")
+    ds = resumed.datasets[""]
+    # the seed it drew was recorded and replayed: a fresh fit with that seed gives the same evaluations
+    seeded = spec.model_copy(update={"optimizer": spec.optimizer.model_copy(update={"seed": ds.attrs["seed"]})})
+    reference, all_solves = _fit(seeded, tmp_path / "reference")
+    expected = reference.datasets[""]
+    assert ds.attrs["nfev"] == expected.attrs["nfev"] == 6 * 7
+    for name in ("x", "cost", "generation", "status", "message", "best_x", "best_cost"):
+        np.testing.assert_array_equal(ds[name].values, expected[name].values, err_msg=name)
+    replayed = int((ds.generation < 3).sum())
+    assert solves == ds.attrs["nfev"] - replayed + 1  # the remaining candidates, and the best one's traces
+    assert all_solves == ds.attrs["nfev"] + 1
+
+
+@pytest.mark.parametrize("optimizer", [{"type": "ScipyMinimize", "method": "L-BFGS-B"}, {"type": "ScipyLeastSquares"}])
+def test_an_interrupted_gradient_fit_resumes_with_its_gradients_replayed(short_csv, tmp_path, optimizer):
+    pipeline = fit_pipeline(short_csv)
+    pipeline["elements"]["fit"]["optimizer"] = optimizer
+    spec = load_pipeline(pipeline).elements["fit"]
+    with pytest.raises(Killed):
+        _fit(spec, tmp_path / "killed", stop_after=3)
+    resumed, solves = _fit(spec, tmp_path / "killed")
+    reference, all_solves = _fit(spec, tmp_path / "reference")
+    ds, expected = resumed.datasets[""], reference.datasets[""]
+    for name in ("x", "cost", "gradient", "status", "best_x", "best_cost"):
+        np.testing.assert_array_equal(ds[name].values, expected[name].values, err_msg=name)
+    assert not np.isnan(ds.gradient.values).any()
+    assert solves == all_solves - 3  # one solve (with sensitivities) per call, three of them replayed
+
+
+def test_an_interrupted_multistart_fit_solves_only_the_starts_it_had_not_finished(short_csv, tmp_path):
+    pipeline = fit_pipeline(short_csv, popsize=2, maxiter=2, tol=0)
+    pipeline["elements"]["fit"]["multistarts"] = 4  # no sampler seed: one is drawn, recorded and replayed
+    spec = load_pipeline(pipeline).elements["fit"]
+    with pytest.raises(Killed):
+        _fit(spec, tmp_path / "killed", stop_after=2)  # after three of the four starts
+    assert sorted(p.name for p in folder(tmp_path / "killed", "fit").glob("start*")) == ["start0", "start1", "start2"]
+    resumed, solves = _fit(spec, tmp_path / "killed")
+    ds = resumed.datasets[""]
+    sampler = spec.initial_guess_sampler.model_copy(update={"seed": ds.attrs["seed"]})
+    reference, _ = _fit(spec.model_copy(update={"initial_guess_sampler": sampler}), tmp_path / "reference")
+    expected = reference.datasets[""]
+    for name in ("x", "cost", "start_index", "end_x", "start_x", "best_x"):
+        np.testing.assert_array_equal(ds[name].values, expected[name].values, err_msg=name)
+    assert solves == int(ds.start_nfev[3]) + 1  # the fourth start, and the best one's traces
+
+
+@pytest.mark.parametrize("command", ["run", "submit"])
+def test_resuming_a_run_of_another_pipeline_is_one_line_and_exit_2(tmp_path, command):
+    for name, x in (("p.yaml", 1), ("q.yaml", 2)):
+        (tmp_path / name).write_text(yaml.safe_dump({"elements": {"a": {"element_type": "entry", "values": {"x": x}}}}))
+    run_id = prepare(tmp_path / "p.yaml", store_root=tmp_path / "store").run_id
+    done = cli(command, str(tmp_path / "q.yaml"), "--resume", run_id, "--store", str(tmp_path / "store"))
+    assert done.exit_code == 2 and "Traceback" not in done.output
+    assert f"cannot resume run {run_id}: it was made from a different pipeline" in " ".join(done.output.split())
+
+
+def test_a_journal_from_another_problem_is_refused(short_csv, tmp_path):
+    spec = load_pipeline(fit_pipeline(short_csv, popsize=2, maxiter=2, seed=0)).elements["fit"]
+    with pytest.raises(Killed):
+        _fit(spec, tmp_path, stop_after=1)
+    with pytest.raises(ValueError, match=r"cannot resume the fit from .*values from upstream elements changed"):
+        _fit(spec, tmp_path, parameters={"Ambient temperature [K]": 300.0})
+    token = read_json(folder(tmp_path, "fit") / "journal.json")["token"]
+    journal = Journal(folder(tmp_path, "fit"), token)  # the same problem ...
+    stored = journal.stored[0].x
+    with pytest.raises(ValueError, match=r"generation 0 asks for other candidates than the stored ones"):
+        journal.replay(0, stored + 1e-12)  # ... but the optimizer asks for other candidates (its code changed)
+    assert journal.replay(0, stored.copy()) is journal.stored[0] and journal.replay(1, stored) is None
+    journal.close()
+
+
+@pytest.mark.slow
+def test_a_killed_fit_resumes_from_its_last_generation_with_the_same_answer(short_csv, tmp_path):
+    """`sweepfit run` on its LocalCluster is killed (the whole process group) mid-fit; `sweepfit run
+    --resume` replays the stored generations, solves only the rest, and ends where a fit that was
+    never stopped ends (run serially here: the same seed gives the same answer anywhere)."""
+    spec = fit_pipeline(short_csv, popsize=4, maxiter=12, tol=0)  # 8 candidates x 13 generations
+    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(spec))
+    sweepfit = [Path(sys.executable).parent / "sweepfit", "run", "fit.yaml", "--store", "store", "--workers", "1"]
+    killed = subprocess.Popen(sweepfit, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    journal = None
+    try:
+        deadline = time.monotonic() + 120
+        while killed.poll() is None and time.monotonic() < deadline:
+            journal = next((folder(run, "fit") for run in (tmp_path / "store" / "runs").glob("*.zarr")), None)
+            if journal is not None and len(list(journal.glob("gen*.npz"))) >= 3:
+                break
+            time.sleep(0.02)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    stored = len(list(journal.glob("gen*.npz")))
+    assert 3 <= stored < 13, f"the kill came at generation {stored}, too late to test resume"
+    run_id = journal.parent.parent.stem
+    assert orchestrator.get(run_id, store=tmp_path / "store")["elements"]["fit"]["status"] == "running"
+
+    done = subprocess.run([*sweepfit, "--resume", run_id, "--json"], cwd=tmp_path, capture_output=True, text=True,
+                          check=False, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    info = orchestrator.get(run_id, store=tmp_path / "store")
+    assert info["status"] == "completed"
+    resumed = orchestrator.open_run(run_id, tmp_path / "store")["fit"].to_dataset()
+    reference = orchestrator.open_run(run_serially(spec, tmp_path / "reference")["run_id"],
+                                      tmp_path / "reference")["fit"].to_dataset()
+    assert resumed.attrs["nfev"] == reference.attrs["nfev"] == 8 * 13
+    for name in ("x", "cost", "generation", "status", "best_x", "best_cost", "best_cost_per_generation"):
+        np.testing.assert_array_equal(resumed[name].values, reference[name].values, err_msg=name)
+    # no generation lost or solved twice: the resumed fit solved the unstored candidates (and the best one's traces)
+    assert info["elements"]["fit"]["solves"] == 8 * (13 - stored) + 1
+    assert not journal.exists()  # the datasets hold it all now

@@ -6,8 +6,10 @@ import json
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import zarr
 
@@ -21,8 +23,10 @@ def consolidate(path: Path) -> None:
         zarr.consolidate_metadata(str(path))
 
 
-def write_json(path: Path, value: Any) -> None:
-    """Write ``value`` as JSON so that readers see the old or the new file, never half of one.
+@contextmanager
+def replacing(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """A file to write ``path`` through, renamed into place when the block ends (removed if it
+    fails), so that readers see the old or the new file, never half of one.
 
     A rename within one folder is atomic on local and network file systems (NFS, Lustre), so no
     lock is needed when each file has a single writer.
@@ -30,12 +34,18 @@ def write_json(path: Path, value: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(value, out, allow_nan=False)
+        with os.fdopen(fd, mode) as out:
+            yield out
         os.replace(staging, path)
     except BaseException:
         Path(staging).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write ``value`` as JSON, replacing ``path`` atomically (see :func:`replacing`)."""
+    with replacing(path) as out:
+        json.dump(value, out, allow_nan=False)
 
 
 def read_json(path: Path) -> dict[str, Any]:
