@@ -38,7 +38,8 @@ class Context:
     report: Callable[[Progress], None] = lambda progress: None
     check_canceled: Callable[[], None] = lambda: None
     store_group: Callable[[], Any] | None = None
-    preview: Callable[[dict[str, Any]], None] | None = None  # a running fit's best traces, for the monitor
+    # a running fit's best traces for the monitor: called with a function that makes the snapshot
+    preview: Callable[[Callable[[], dict[str, Any]]], None] | None = None
 
 
 @dataclass

@@ -51,10 +51,12 @@ def snapshot(traces: dict[str, xr.Dataset], *, cost: float, step: int) -> dict[s
 
 class Preview:
     """Hands ``write`` a snapshot of the best traces when the best improves, at most every
-    ``every`` seconds; :meth:`flush` writes one still held back. ``traces()`` is only called for
-    a snapshot that is written, so a fit that improves every generation builds few datasets."""
+    ``every`` seconds; :meth:`flush` writes one still held back. ``write`` receives a function that
+    makes the snapshot, so that a writer on another thread builds it there, off the fit's own
+    (building one takes ~5 ms on the benchmark problem); a fit that improves every generation
+    builds few of them."""
 
-    def __init__(self, write: Callable[[dict[str, Any]], None] | None, every: float | None = None) -> None:
+    def __init__(self, write: Callable[[Callable[[], dict[str, Any]]], None] | None, every: float | None = None) -> None:
         self.write = write
         self.every = float(config.get("monitor.preview-every") if every is None else every)
         self.best = math.inf
@@ -73,4 +75,4 @@ class Preview:
             return
         traces, cost, step = self.pending
         self.pending, self.last = None, time.monotonic()
-        self.write(snapshot(traces(), cost=cost, step=step))
+        self.write(lambda: snapshot(traces(), cost=cost, step=step))

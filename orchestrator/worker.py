@@ -151,7 +151,7 @@ def run_element(
         return dict(own.get("parameters", {}))
     key, claimed = own.get("cache_key"), False
     progress = Latest(lambda value: write(progress=value))
-    preview = Latest(lambda snapshot: store.write_preview(run_path, name, snapshot))
+    preview = Latest(lambda make: store.write_preview(run_path, name, make()))
     try:
         check_canceled()
         write(status=Status.RUNNING, started=store.now(), worker=where())

@@ -86,7 +86,7 @@ def test_the_page_holds_the_live_figures(run):
 
 def test_a_preview_is_written_when_the_best_improves_at_most_every_interval():
     written = []
-    preview = Preview(written.append, every=3600)
+    preview = Preview(lambda make: written.append(make()), every=3600)
     traces = {"o": xr.Dataset({"data V": ("time", [4.0, 3.9]), "model V": ("time", [4.0, 3.8])},
                               coords={"time": [0.0, 60.0]})}
     preview.offer(lambda: traces, 0.5, 1)
