@@ -14,7 +14,6 @@ import xarray as xr
 from dask.base import tokenize
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
 from scipy.optimize import OptimizeResult
-from scipy.stats import qmc
 
 from elements import engine
 from elements.core import config
@@ -53,6 +52,8 @@ class InitialGuessSampler(Strict):
         given = np.empty((0, len(bounds))) if x0 is None else np.atleast_2d(x0)
         drawn = n - len(given)
         if self.type == "LatinHypercube":
+            from scipy.stats import qmc  # here: scipy.stats takes ~0.35 s to import on every worker
+
             unit = qmc.LatinHypercube(d=len(bounds), seed=rng).random(drawn)
         else:
             unit = rng.uniform(size=(drawn, len(bounds)))
