@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
-from pydantic import Field, field_serializer
+from pydantic import Field
 from scipy.interpolate import UnivariateSpline
 from scipy.optimize import isotonic_regression
 
@@ -17,9 +16,8 @@ from elements.calculations import CALCULATIONS, CalculationSpec
 from elements.core.data import (
     VOLTAGE,
     DataError,
-    DataOptions,
+    DataInput,
     Measurement,
-    dataframe_sha256,
     load_measurements,
 )
 from elements.core.status import Summary
@@ -58,7 +56,7 @@ class OCPDataInterpolant(CalculationSpec):
 
     calculation: Literal["OCPDataInterpolant"]
     electrode: Literal["negative", "positive"]
-    data: str | DataOptions | pd.DataFrame
+    data: DataInput
     direction: Literal["lithiation", "delithiation"] | None = None
     phase: Literal["primary", "secondary"] | None = None
     tolerance: float = Field(1e-6, gt=0, description="stoichiometries closer than this are one point")
@@ -67,12 +65,6 @@ class OCPDataInterpolant(CalculationSpec):
     points: int = Field(201, ge=3, description="stoichiometries in the table")
     interpolator: Literal["linear", "cubic", "pchip"] = "linear"
     source: str | None = None  # ionworks-schema's free-text note on where the method comes from
-
-    @field_serializer("data")
-    def _data(self, data: Any) -> Any:
-        if isinstance(data, pd.DataFrame):
-            return f"dataframe:{dataframe_sha256(data)}"
-        return data.model_dump() if isinstance(data, DataOptions) else data
 
     def measurement(self, base_dir: Path) -> Measurement:
         found = load_measurements(self.data, base_dir=base_dir, required=(STOICHIOMETRY, VOLTAGE))

@@ -13,7 +13,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -266,6 +267,17 @@ def _inline(options: DataOptions, required: tuple[str, ...]) -> Measurement:
 def dataframe_sha256(frame: pd.DataFrame) -> str:
     """Checksum of a DataFrame's content (its CSV text), so lineage can name in-memory data."""
     return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+
+
+def _serialized(data: Any) -> Any:
+    if isinstance(data, pd.DataFrame):
+        return f"dataframe:{dataframe_sha256(data)}"
+    return data.model_dump() if isinstance(data, DataOptions) else data
+
+
+# A measured data set as an element's spec takes it: a source (``file:...``, ``db:...``), its
+# DataOptions, or a DataFrame, which a stored spec (and a cache key) keeps as its content's hash.
+DataInput = Annotated[str | DataOptions | pd.DataFrame, PlainSerializer(_serialized)]
 
 
 def _to_options(source: object) -> DataOptions:

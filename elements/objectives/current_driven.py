@@ -7,17 +7,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from elements import engine
 from elements.core.data import (
     CURRENT,
     TIME_SERIES,
     DataError,
-    DataOptions,
+    DataInput,
     Measurement,
-    dataframe_sha256,
     load_measurements,
 )
 from elements.costs import Cost
@@ -59,7 +57,7 @@ class CurrentDriven(ObjectiveKind):
     """
 
     type: Literal["CurrentDriven"] = "CurrentDriven"
-    data: str | DataOptions | pd.DataFrame
+    data: DataInput
     model: ModelSpec = Field(default_factory=ModelSpec)
     parameter_set: ParameterSetName = "Chen2020"
     parameters: dict[str, float] = Field(default_factory=dict)
@@ -92,12 +90,6 @@ class CurrentDriven(ObjectiveKind):
         if isinstance(value, (int, float)) and not 0 <= value <= 1:
             raise ValueError(f"initial_state as a state of charge must lie in [0, 1], got {value}")
         return value
-
-    @field_serializer("data")
-    def _data(self, data: Any) -> Any:
-        if isinstance(data, pd.DataFrame):
-            return f"dataframe:{dataframe_sha256(data)}"
-        return data.model_dump() if isinstance(data, DataOptions) else data
 
     @property
     def weights(self) -> dict[str, float]:

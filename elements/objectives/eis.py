@@ -31,16 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
-from pydantic import Field, field_serializer, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from elements import engine
 from elements.core.data import (
     DataError,
-    DataOptions,
+    DataInput,
     Measurement,
-    dataframe_sha256,
     load_measurements,
 )
 from elements.core.registry import unknown_name
@@ -237,7 +235,7 @@ class EIS(ObjectiveKind):
 
     type: Literal["EIS"] = "EIS"
     circuit: str = Field(description="impedance.py's circuit string, such as R0-p(R1,C1)-p(R2-Wo1,C2)")
-    data: str | DataOptions | pd.DataFrame
+    data: DataInput
     parameters: dict[str, float] = Field(default_factory=dict, description="circuit parameters held at values")
     weighting: Literal["unit", "proportional", "modulus"] = "unit"
     frequency_range: tuple[float, float] | None = None
@@ -284,12 +282,6 @@ class EIS(ObjectiveKind):
         if problems:
             raise ValueError("parameters: " + "; ".join(problems))
         return self
-
-    @field_serializer("data")
-    def _data(self, data: Any) -> Any:
-        if isinstance(data, pd.DataFrame):
-            return f"dataframe:{dataframe_sha256(data)}"
-        return data.model_dump() if isinstance(data, DataOptions) else data
 
     def unknown_parameters(self, names: list[str]) -> list[str]:
         known = parse(self.circuit).parameter_names

@@ -18,17 +18,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
-from pydantic import Field, field_serializer
+from pydantic import Field
 from scipy.integrate import cumulative_trapezoid
 
 from elements import engine
 from elements.core.data import (
     DataError,
-    DataOptions,
+    DataInput,
     Measurement,
-    dataframe_sha256,
     load_measurements,
 )
 from elements.core.registry import unknown_name
@@ -124,15 +122,9 @@ class ElectrodeBalancing(ObjectiveKind):
     """
 
     type: Literal["ElectrodeBalancing"] = "ElectrodeBalancing"
-    data: str | DataOptions | pd.DataFrame
+    data: DataInput
     parameter_set: ParameterSetName = "Chen2020"
     parameters: dict[str, float] = Field(default_factory=dict)
-
-    @field_serializer("data")
-    def _data(self, data: Any) -> Any:
-        if isinstance(data, pd.DataFrame):
-            return f"dataframe:{dataframe_sha256(data)}"
-        return data.model_dump() if isinstance(data, DataOptions) else data
 
     def measurements(self, base_dir: Path) -> list[Measurement]:
         return load_measurements(self.data, base_dir=base_dir)

@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 from dask.base import tokenize
-from pydantic import Field, field_serializer
+from pydantic import Field
 
 from elements import engine
 from elements.calculations.ocp_data_interpolant import STOICHIOMETRY, ocp_name
-from elements.core.data import VOLTAGE, DataOptions, dataframe_sha256, load_measurements
+from elements.core.data import VOLTAGE, DataInput, load_measurements
 from elements.costs import Cost
 from elements.models import parameter_values, unknown_parameters
 from elements.objectives import OBJECTIVES, Objective, ObjectiveKind
@@ -52,15 +51,9 @@ class OCPHalfCell(ObjectiveKind):
 
     type: Literal["OCPHalfCell"] = "OCPHalfCell"
     electrode: Literal["negative", "positive"]
-    data: str | DataOptions | pd.DataFrame
+    data: DataInput
     parameter_set: ParameterSetName = "Chen2020"
     parameters: dict[str, float] = Field(default_factory=dict)
-
-    @field_serializer("data")
-    def _data(self, data: Any) -> Any:
-        if isinstance(data, pd.DataFrame):
-            return f"dataframe:{dataframe_sha256(data)}"
-        return data.model_dump() if isinstance(data, DataOptions) else data
 
     @property
     def scale_names(self) -> tuple[str, str]:
