@@ -135,6 +135,11 @@ def write_run(path: Path, **values: Any) -> None:
     _merge(_record(path, None), values)
 
 
+def read_run(path: Path) -> dict[str, Any]:
+    """The run's own record (``{}`` before its lifecycle wrote one)."""
+    return read_json(_record(path, None))
+
+
 def write_element(path: Path, element: str, **values: Any) -> None:
     """Merge values into one element's record (only that element's task calls this while it runs)."""
     _merge(_record(path, element), values)

@@ -22,6 +22,11 @@ class Canceled(RuntimeError):
     """The run was canceled while this element ran."""
 
 
+class Superseded(Canceled):
+    """The run was resumed while this element still ran (its client died, its task lived on, on a
+    remote cluster): the resumed attempt owns the element now, so this task stops and writes nothing."""
+
+
 def _counted(func: Callable[[Any], Any], item: Any) -> tuple[Any, int]:
     before = engine.thread_solves()
     out = func(item)
@@ -140,12 +145,20 @@ def run_element(
     root = run_path.parent.parent  # the store this run lives in: db: ids and the cache resolve there
     own = attrs["elements"][name]
 
+    attempt = store.read_run(run_path).get("resumed")  # each resume of a run is a new attempt
+
+    def superseded() -> bool:
+        return store.read_run(run_path).get("resumed") != attempt
+
     def check_canceled() -> None:
+        if superseded():
+            raise Superseded(f"run {run_id} was resumed while this attempt ran; the resumed one carries on")
         if store.cancel_requested(run_path):
             raise Canceled(f"run {run_id} was canceled")
 
     def write(**values: Any) -> None:
-        store.write_element(run_path, name, **values)
+        if not superseded():  # the element's record has one writer: the latest attempt's task
+            store.write_element(run_path, name, **values)
 
     if own["status"] == Status.COMPLETED:  # a resumed run: this element finished before it stopped
         return dict(own.get("parameters", {}))
@@ -185,6 +198,8 @@ def run_element(
         store.write_datasets(run_path, name, result.datasets)
     except Exception as exc:
         progress.close(), preview.close()
+        if isinstance(exc, Superseded):
+            raise
         # `sweepfit cancel` also cancels this run's chunk tasks, so a gather may raise before Canceled.
         if isinstance(exc, Canceled) or store.cancel_requested(run_path):
             write(status=Status.CANCELED, finished=store.now())

@@ -267,3 +267,37 @@ def test_a_killed_fit_resumes_from_its_last_generation_with_the_same_answer(shor
     # no generation lost or solved twice: the resumed fit solved the unstored candidates (and the best one's traces)
     assert info["elements"]["fit"]["solves"] == 8 * (13 - stored) + 1
     assert not journal.exists()  # the datasets hold it all now
+
+
+def test_an_attempt_left_running_by_a_dead_client_stops_when_the_run_is_resumed(short_csv, tmp_path):
+    """On a remote cluster an element task outlives its client; once the run is resumed, that old
+    attempt stops at its next generation and writes nothing more into the resumed run."""
+    import threading
+
+    from orchestrator import store as stores
+    from orchestrator.worker import Superseded, run_element
+
+    pipeline = fit_pipeline(short_csv, popsize=3, maxiter=500, tol=0, polish=False)
+    del pipeline["elements"]["check"]
+    prepared = prepare(pipeline, store_root=tmp_path / "store")
+    raised: list[BaseException] = []
+
+    def old_attempt() -> None:
+        try:
+            run_element(str(prepared.path), "fit", prepared.pipeline.elements["fit"], {}, str(prepared.base_dir))
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            raised.append(exc)
+
+    thread = threading.Thread(target=old_attempt)
+    thread.start()
+    record = prepared.path / "_elements" / "fit.json"
+    deadline = time.monotonic() + 60
+    while (read_json(record).get("progress") or {}).get("done", 0) < 3:
+        assert time.monotonic() < deadline and thread.is_alive(), read_json(record)
+        time.sleep(0.1)
+    stores.write_run(prepared.path, resumed=stores.now())  # what `--resume` does before its attempt starts
+    time.sleep(0.5)  # a write the old attempt had begun before it could see the resume
+    stores.write_element(prepared.path, "fit", status="pending", progress=None)
+    thread.join(timeout=60)
+    assert not thread.is_alive() and isinstance(raised[0], Superseded)
+    assert read_json(record)["status"] == "pending" and read_json(record)["progress"] is None  # untouched
