@@ -234,3 +234,34 @@ def test_unsupported_models_are_errors(discharge):
     eis = iws.objectives.EIS(data_input=discharge, options={"model": pybamm.lithium_ion.SPM()})
     config = iws.Pipeline(elements={"fit": iws.DataFit(objectives={"eis": eis}, parameters={"R0": diffusivity()})})
     assert "sweepfit's EIS fits an equivalent circuit" in problems(config.to_config())
+
+
+def test_ocp_from_half_cell_data_and_an_ocp_half_cell_fit_from_ionworks_schema(tmp_path):
+    """iws's OCPDataInterpolant feeds the positive OCP table (of a cathode 30 mV above Chen2020's) to an
+    OCPHalfCell fit of its stoichiometry scale."""
+    u_p = "Positive electrode OCP [V]"
+    values = pybamm.ParameterValues("Chen2020")
+    rng = np.random.default_rng(3)
+
+    def ocp(x: np.ndarray) -> np.ndarray:
+        return np.asarray(values.evaluate(values[u_p](pybamm.Vector(x))), dtype=float).ravel() + 0.03
+
+    x = np.sort(rng.uniform(0.02, 0.98, 400))
+    table = pd.DataFrame({"Stoichiometry": x, "Voltage [V]": ocp(x) + rng.normal(0, 1e-3, len(x))})
+    s = np.linspace(0.0, 1.0, 200)
+    measured = pd.DataFrame({"Stoichiometry": s, "Voltage [V]": ocp(0.1 + 0.8 * s) + rng.normal(0, 1e-3, len(s))})
+    offset, scale = "Positive electrode OCP stoichiometry offset", "Positive electrode OCP stoichiometry scale"
+    fit = iws.DataFit(
+        objectives={"nmc": iws.objectives.OCPHalfCell(electrode="positive", data_input=measured)},
+        parameters={offset: iws.Parameter(offset, initial_value=0.05, bounds=(0.0, 0.2)),
+                    scale: iws.Parameter(scale, initial_value=0.9, bounds=(0.6, 1.0))},
+        optimizer=P.ScipyMinimize(method="Nelder-Mead", max_iterations=300),
+    )
+    config = iws.Pipeline(elements={
+        "ocp": iws.calculations.OCPDataInterpolant(electrode="positive", data=table), "fit": fit}).to_config()
+    info = run_serially(config, tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["ocp"]["parameters"][u_p]["x"]  # a table, passed downstream
+    found = info["elements"]["fit"]["summary"]["parameters"]
+    assert found[offset] == pytest.approx(0.1, abs=0.01) and found[scale] == pytest.approx(0.8, abs=0.01)
+    assert info["elements"]["fit"]["summary"]["cost"] < 3e-3  # Chen2020's own OCP would leave ~30 mV
