@@ -17,10 +17,10 @@ from scipy.optimize import OptimizeResult
 
 from elements import engine
 from elements.core import config
+from elements.core.registry import unknown_name
 from elements.core.status import Progress, SolveStatus, Summary
 from elements.costs import COSTS
 from elements.element import ELEMENTS, Context, ElementType, MapLike, Result, serial_map
-from elements.core.registry import unknown_name
 from elements.engine import Outcome
 from elements.fit_journal import Generation, Journal, folder
 from elements.models import replaced_functions

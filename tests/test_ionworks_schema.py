@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import ionworks_schema as iws
 import numpy as np
 import pandas as pd
 import pybamm
 import pytest
 
-import ionworks_schema as iws
 from elements.objectives.electrode_balancing import FITTABLE
 from elements.synthetic import synthetic_discharge
 from orchestrator.spec import SpecError, load_pipeline

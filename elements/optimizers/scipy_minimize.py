@@ -4,7 +4,7 @@ differences evaluated as one vectorised call."""
 from __future__ import annotations
 
 import inspect
-from typing import ClassVar, Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
