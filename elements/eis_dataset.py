@@ -246,7 +246,7 @@ def run(spec: EISDatasetSpec, ctx: Context) -> Result:
     plan = _plan_for(spec, path, group, layout)
     if not resumed:
         _allocate(spec, plan, token)
-    todo = [int(c) for c in np.flatnonzero(~sweep_store.done(Path(path), group))]
+    todo = [int(c) for c in np.flatnonzero(~sweep_store.resumed(Path(path), group))]
     skipped = layout.n_chunks - len(todo)
     wave = max(1, 32 * ctx.workers)  # tasks in flight at once: the scheduler holds a wave, not a million spectra
     started = time.perf_counter()

@@ -511,7 +511,7 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
         )
         consolidate(Path(path))
     plan = replace(plan, layout=layout)
-    todo = [int(c) for c in np.flatnonzero(~sweep_store.done(Path(path), group))]
+    todo = [int(c) for c in np.flatnonzero(~sweep_store.resumed(Path(path), group))]
     skipped = layout.n_chunks - len(todo)
     if measured:  # before the first chunk: the size and a time estimated from a measured solve
         per_point = measured["solve_s"] + measured["build_s"] * measured["setups"] / layout.n_points

@@ -121,6 +121,16 @@ def done(path: Path, group: str) -> np.ndarray:
     return np.asarray(open_group(path, group, mode="r")["solve_count"][:]) > 0
 
 
+def resumed(path: Path, group: str) -> np.ndarray:
+    """:func:`done`, for the task that takes a sweep over: a chunk whose task died between its done
+    mark and the ``chunk_done`` mirror gets its mirror set, as that task would have."""
+    found = open_group(path, group)
+    marked = np.asarray(found["solve_count"][:]) > 0
+    for chunk in np.flatnonzero(marked & ~np.asarray(found["chunk_done"][:], dtype=bool)):
+        found["chunk_done"][int(chunk)] = True
+    return marked
+
+
 def write_chunk(
     path: Path, group: str, layout: Layout, chunk: int, arrays: dict[str, np.ndarray]
 ) -> None:

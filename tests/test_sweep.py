@@ -70,6 +70,16 @@ def test_grid_is_one_dimension_per_variable_with_coordinates(tmp_path: Path) -> 
     assert np.isnan(one["Voltage [V]"].sel(time=3700.0))  # past the cut-off: NaN, not held
 
 
+def test_a_chunk_killed_between_its_done_mark_and_its_mirror_is_done_on_resume(tmp_path: Path) -> None:
+    spec = element(protocol=DRIVE, grid={D_N: [1e-14, 3e-14, 1e-13]}, chunk_size=1,
+                   outputs={"summaries": ["final_voltage"]})
+    path, _ = run_serial(tmp_path, spec)
+    sweep_store.open_group(path, "sweep")["chunk_done"][1] = False  # the task died after solve_count
+    assert sweep_store.done(path, "sweep").all()  # the done mark is solve_count
+    assert sweep_store.resumed(path, "sweep").all()
+    assert orchestrator.open_sweep(path, "sweep").chunk_done.values.all()  # the mirror agrees again
+
+
 def test_points_random_and_latin_hypercube_lie_on_a_point_dimension(tmp_path: Path) -> None:
     points = [{D_N: 1e-14, "Ambient temperature [K]": 288.15}, {D_N: 3e-14, "Ambient temperature [K]": 308.15},
               {D_N: 5e-14, "Ambient temperature [K]": 298.15}]
