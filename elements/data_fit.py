@@ -312,9 +312,11 @@ def optimize(
     report: Callable[[Fitted], None] = lambda fitted: None,
     check_canceled: Callable[[], None] = lambda: None,
     journal: Journal | None = None,
+    evaluators: Callable[[str], MapLike] | None = None,
 ) -> Fitted:
     """Run ``optimizer`` from ``x0``, splitting each objective call in up to ``n_chunks`` chunks
-    mapped by ``mapper(label)``, and keep every evaluation.
+    mapped by ``mapper(label)`` (or by ``evaluators(label)``, long-lived evaluators that already hold
+    the objectives: ``Context.evaluators``), and keep every evaluation.
 
     Each solved call is recorded in ``journal``; a call it already holds is replayed from there
     instead of solved (a resumed fit, see :mod:`elements.fit_journal`).
@@ -323,15 +325,18 @@ def optimize(
     journal = journal or Journal(None)
 
     def mapped(Y: np.ndarray, work: Callable) -> Generation:
-        """``work`` (:func:`evaluate` or :func:`evaluate_gradient`) on chunks of Y's rows, in natural
-        units, over the cluster, or the generation as the journal holds it; each row recorded."""
+        """``work(objectives, X)`` (:func:`evaluate` or :func:`evaluate_gradient`) on chunks of Y's rows,
+        in natural units, over the cluster, or the generation as the journal holds it; each row recorded."""
         check_canceled()
         X = natural(params, Y)
         generation = len(fitted.best_cost)
         found, best_outcomes = journal.replay(generation, X), []
         if found is None:
             chunks = [c for c in np.array_split(X, min(n_chunks, len(X))) if len(c)]
-            results = list(mapper(f"gen{generation}")(work, chunks))
+            if evaluators is not None:
+                results = list(evaluators(f"gen{generation}")(work, chunks))
+            else:
+                results = list(mapper(f"gen{generation}")(partial(work, objectives), chunks))
             found = Generation(X, *(np.concatenate([r[0] for r in results]), [s for r in results for s in r[1]],
                                     [m for r in results for m in r[2]]), *_derivatives(results))
             journal.record(generation, found)
@@ -349,7 +354,7 @@ def optimize(
         return found
 
     def objective(Y: np.ndarray) -> np.ndarray:
-        found = mapped(Y, partial(evaluate, objectives))
+        found = mapped(Y, evaluate)
         fitted.gradient.extend([[np.nan] * len(params)] * len(found.cost))
         report(fitted)
         return found.cost
@@ -357,7 +362,7 @@ def optimize(
     def value_and_grad(Y: np.ndarray, *, residuals: bool = False) -> tuple[np.ndarray, ...]:
         """Costs of the rows of Y (search space) and d cost / d y; with ``residuals``, the stacked
         residuals (rows, m) and d residuals / d y (rows, m, d) too. One solve with sensitivities per row."""
-        found = mapped(Y, partial(evaluate_gradient, objectives, residuals=residuals))
+        found = mapped(Y, partial(evaluate_gradient, residuals=residuals))
         dx_dy = transform_jacobians(params, Y)
         gradients = np.einsum("nij,ni->nj", dx_dy, found.gradient)
         fitted.gradient.extend(gradients.tolist())
@@ -482,9 +487,15 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
             optimizer = spec.optimizer
             if "seed" in type(optimizer).model_fields:  # an unseeded fit records the seed it drew, for resume
                 optimizer = optimizer.model_copy(update={"seed": journal.seeded(optimizer.seed)})
+            evaluators, transport = None, config.get("fit.transport")
+            if transport not in ("tasks", "actors"):
+                raise ValueError(f"sweepfit.fit.transport is {transport!r}; valid: 'tasks' (the default) or 'actors'")
+            if ctx.evaluators is not None and transport == "actors":
+                evaluators = ctx.evaluators(terms)  # the objectives shipped once, to one evaluator per worker
+                n_chunks = spec.chunks or config.get("fit.chunks") or ctx.workers  # dealt in turn: no balancing
             fits, points = [optimize(optimizer, terms, params, None if x0 is None else x0[0], mapper=ctx.mapper,
                                      n_chunks=n_chunks, check_canceled=ctx.check_canceled, report=report,
-                                     journal=journal)], None
+                                     journal=journal, evaluators=evaluators)], None
         else:
             fits, points = multistart(spec, ctx, terms, params, x0, preview, journal)
             n_chunks = 1

@@ -35,6 +35,9 @@ class Context:
     mapper: Callable[[str], MapLike] = lambda label: serial_map
     unordered: Callable[[str], MapLike] = lambda label: serial_map
     workers: int = 1
+    # evaluators(state)(label)(func, items) runs func(state, item) on long-lived evaluators holding
+    # ``state`` (one per worker, see orchestrator.evaluators); None off a cluster
+    evaluators: Callable[[Any], Callable[[str], MapLike]] | None = None
     report: Callable[[Progress], None] = lambda progress: None
     check_canceled: Callable[[], None] = lambda: None
     store_group: Callable[[], Any] | None = None

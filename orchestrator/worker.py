@@ -15,7 +15,7 @@ from typing import Any
 from elements import ELEMENTS, Context, engine
 from elements.core.status import Status
 from elements.element import MapLike, serial_map
-from orchestrator import cache, measurements, store
+from orchestrator import cache, evaluators, measurements, store
 
 
 class Canceled(RuntimeError):
@@ -35,9 +35,10 @@ def _counted(func: Callable[[Any], Any], item: Any) -> tuple[Any, int]:
 
 def cluster_mapper(
     prefix: str, counts: dict[str, int] | None = None
-) -> tuple[Callable[[str], MapLike], Callable[[str], MapLike], int]:
+) -> tuple[Callable[[str], MapLike], Callable[[str], MapLike], int, Any]:
     """Map-like factories that fan out over the cluster this task runs on (serial off-cluster):
-    one returns results in order, the other as they complete. Also the number of worker threads.
+    one returns results in order, the other as they complete. Also the number of worker threads,
+    and :func:`orchestrator.evaluators.factory` for this cluster (None off-cluster).
 
     The element task secedes from the worker's thread pool first, so with one-thread workers it
     does not hold back a thread its own chunks need. Chunks run elsewhere add the solves they ran
@@ -49,7 +50,7 @@ def cluster_mapper(
         client = get_client()
         secede()
     except (ImportError, ValueError):
-        return (lambda label: serial_map), (lambda label: serial_map), 1
+        return (lambda label: serial_map), (lambda label: serial_map), 1, None
 
     def count(done: list[tuple[Any, int]]) -> None:
         if counts is not None:
@@ -76,7 +77,7 @@ def cluster_mapper(
 
         return fan_out
 
-    return ordered, unordered, max(1, sum(client.nthreads().values()))
+    return ordered, unordered, max(1, sum(client.nthreads().values())), evaluators.factory(client, counts)
 
 
 class Latest:
@@ -170,7 +171,7 @@ def run_element(
         write(status=Status.RUNNING, started=store.now(), worker=where())
         started_solves, counts = engine.thread_solves(), {"solves": 0}
         # Secedes from the worker's thread pool first: waiting for a twin holds no thread its chunks need.
-        mapper, unordered, workers = cluster_mapper(f"{name}-{run_id}", counts)
+        mapper, unordered, workers, shared = cluster_mapper(f"{name}-{run_id}", counts)
         hit = None
         if attrs.get("use_cache", True) and key:
             hit = cache.find(key, root, exclude=run_path)
@@ -186,6 +187,7 @@ def run_element(
             mapper=mapper,
             unordered=unordered,
             workers=workers,
+            evaluators=shared,
             report=progress,
             check_canceled=check_canceled,
             store_group=lambda: (str(run_path), name),

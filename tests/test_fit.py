@@ -227,3 +227,31 @@ def test_a_short_pulse_after_a_long_rest_is_not_stepped_over(tmp_path):
     pulse = (t > 3670) & (t <= 3900)
     # Without breakpoints the solver stepped over the whole pulse: the voltage stayed flat (measured).
     np.testing.assert_allclose(outcome.value["Voltage [V]"][pulse], reference[pulse], atol=2e-3)
+
+
+@pytest.mark.slow
+def test_a_fit_on_actors_makes_the_same_evaluations_as_on_tasks(short_csv, tmp_path):
+    """``sweepfit.fit.transport: actors``: one evaluator per worker holds the objectives; the fit's
+    evaluations are those the task transport makes, and no generation goes through chunk tasks."""
+    import dask.config
+    from distributed import get_task_stream
+
+    from clusters import closing, local_client
+
+    spec = fit_pipeline(short_csv, popsize=4, maxiter=4, polish=False, tol=0)
+    del spec["elements"]["check"]
+    found = {}
+    for transport in ("tasks", "actors"):
+        with dask.config.set({"sweepfit.fit.transport": transport}):
+            with closing(local_client(n_workers=2, threads_per_worker=1)) as client, get_task_stream(client) as stream:
+                info = orchestrator.run(spec, client=client, store=tmp_path / transport)
+        assert info["status"] == "completed", info
+        ds = orchestrator.open_run(info["run_id"], tmp_path / transport)["fit"].to_dataset()
+        chunks = [t for t in stream.data if "-gen" in str(t["key"])]
+        found[transport] = (ds, chunks, info["elements"]["fit"]["solves"])
+    (tasks, task_chunks, task_solves), (actors, actor_chunks, actor_solves) = found["tasks"], found["actors"]
+    for name in ("x", "cost", "generation", "best_x"):
+        np.testing.assert_array_equal(actors[name].values, tasks[name].values, err_msg=name)
+    assert task_chunks and not actor_chunks  # the generations went to the evaluators, not to tasks
+    assert actor_solves == task_solves == tasks.sizes["evaluation"] + 1  # every candidate, and the best's traces
+    assert actors.attrs["chunks_per_generation"] == 2  # one per worker: calls are dealt in turn
