@@ -41,8 +41,10 @@ def factory(client: Any, counts: dict[str, int] | None) -> Callable[[Any], Calla
         actors: list[Any] = []
 
         def start() -> None:
+            # One per worker; a worker the scheduler still lists but that is gone (just killed) must
+            # not hold its evaluator back for ever: the scheduler may then place it on another.
             workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-            actors[:] = [client.submit(Evaluator, state, actor=True, workers=[w], allow_other_workers=False,
+            actors[:] = [client.submit(Evaluator, state, actor=True, workers=[w], allow_other_workers=True,
                                        pure=False).result() for w in workers]
 
         def mapper(label: str) -> MapLike:

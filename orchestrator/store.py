@@ -110,17 +110,21 @@ def jsonable(value: Any) -> Any:
 def create_run(attrs: dict[str, Any], elements: dict[str, dict[str, Any]], store: str | Path | None = None) -> Path:
     """Create a run: its attributes, written once, and a pending record per element.
 
-    A failure part way (a full disk) removes what was written: a run exists whole or not at all.
+    It is made under a staging name and renamed into place, so readers (``status``, the monitor)
+    never see half of one; a failure part way (a full disk) removes what was written: a run exists
+    whole or not at all.
     """
     path = writable_root(store) / "runs" / f"{attrs['run_id']}.zarr"
+    staging = path.with_suffix(".partial")
     try:
-        group = zarr.open_group(path, mode="w-")
+        group = zarr.open_group(staging, mode="w-")
         group.attrs.update(jsonable({**attrs, "created": now(), "element_names": list(elements)}))
         for name, record in elements.items():
-            write_element(path, name, status=Status.PENDING, **record)
-        write_run(path, status=Status.PENDING)
+            write_element(staging, name, status=Status.PENDING, **record)
+        write_run(staging, status=Status.PENDING)
+        staging.rename(path)
     except OSError as exc:
-        shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
         raise StoreError(f"could not create run {attrs['run_id']} in {path.parent} ({exc.strerror or exc}); "
                          "nothing was kept") from exc
     return path

@@ -301,3 +301,40 @@ def test_an_attempt_left_running_by_a_dead_client_stops_when_the_run_is_resumed(
     thread.join(timeout=60)
     assert not thread.is_alive() and isinstance(raised[0], Superseded)
     assert read_json(record)["status"] == "pending" and read_json(record)["progress"] is None  # untouched
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("transport", ["tasks", "actors"])
+def test_a_worker_killed_mid_fit_changes_nothing(short_csv, tmp_path, transport):
+    """SIGKILL the worker that does not run the fit's own task, mid-fit: its nanny restarts it, its
+    chunks (or its evaluator) are made again, and the fit makes the evaluations an undisturbed one makes."""
+    import dask.config
+
+    from clusters import closing, local_client
+
+    spec = fit_pipeline(short_csv, popsize=4, maxiter=12, polish=False, tol=0)
+    del spec["elements"]["check"]
+    with dask.config.set({"sweepfit.fit.transport": transport}):
+        with closing(local_client(n_workers=2, threads_per_worker=1)) as client:
+            run_id = orchestrator.submit(spec, client=client, store=tmp_path / "store")
+            deadline = time.monotonic() + 120
+            while (orchestrator.get(run_id, store=tmp_path / "store")["elements"]["fit"].get("progress") or {}).get("done", 0) < 3:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            element = orchestrator.get(run_id, store=tmp_path / "store")["elements"]["fit"]["worker"]["worker"]
+            pids = client.run(os.getpid)
+            [victim] = [pid for address, pid in pids.items() if address != element]
+            os.kill(victim, signal.SIGKILL)
+            fit = orchestrator.get(run_id, store=tmp_path / "store")["elements"]["fit"]
+            assert fit["status"] == "running" and fit["progress"]["done"] < 13  # killed mid-fit
+            while orchestrator.get(run_id, store=tmp_path / "store")["status"] not in ("completed", "failed"):
+                assert time.monotonic() < deadline + 120
+                time.sleep(0.2)
+    info = orchestrator.get(run_id, store=tmp_path / "store")
+    assert info["status"] == "completed", info
+    killed = orchestrator.open_run(run_id, tmp_path / "store")["fit"].to_dataset()
+    undisturbed = orchestrator.open_run(run_serially(spec, tmp_path / "serial")["run_id"], tmp_path / "serial")["fit"]
+    assert killed.sizes["evaluation"] == 4 * 2 * 13
+    for name in ("x", "cost", "generation", "best_x", "best_cost"):
+        np.testing.assert_array_equal(killed[name].values, undisturbed[name].values, err_msg=name)
