@@ -6,6 +6,7 @@ overhead per generation: the fit's wall less each generation's solving time on i
 (Dask's task stream), per generation.
 
     python benchmarks/de_fit.py [--compile] [--workers 2]
+    DASK_SWEEPFIT__FIT__TRANSPORT=actors python benchmarks/de_fit.py     # generations on long-lived evaluators
 """
 
 from __future__ import annotations
@@ -53,11 +54,12 @@ def scipy_serial(frame, compile_: bool, updating: str = "immediate") -> tuple[fl
     return time.perf_counter() - started, 10**result.x, calls
 
 
-def overhead_per_generation(tasks: list[dict], wall: float) -> tuple[float, float, int]:
+def overhead_per_generation(tasks: list[dict], calls: list[dict], wall: float) -> tuple[float, float, int]:
     """(seconds per generation spent outside solving, seconds of solving per generation, generations).
 
     A generation's solving takes as long as its busiest worker's chunks (summed: a worker runs its
-    chunks one after another); the rest of the fit's wall is overhead.
+    chunks one after another): chunk tasks from Dask's task stream, or the evaluators' calls (their
+    events) with ``sweepfit.fit.transport: actors``; the rest of the fit's wall is overhead.
     """
     busy: dict[tuple[str, str], float] = {}
     for task in tasks:
@@ -65,6 +67,9 @@ def overhead_per_generation(tasks: list[dict], wall: float) -> tuple[float, floa
         if found:
             compute = sum(s["stop"] - s["start"] for s in task["startstops"] if s["action"] == "compute")
             busy[found[1], task["worker"]] = busy.get((found[1], task["worker"]), 0.0) + compute
+    for call in calls:
+        key = (call["label"], call["worker"])
+        busy[key] = busy.get(key, 0.0) + call["stop"] - call["start"]
     per_generation: dict[str, float] = {}
     for (generation, _), seconds in busy.items():
         per_generation[generation] = max(per_generation.get(generation, 0.0), seconds)
@@ -97,6 +102,7 @@ def sweepfit_cluster(csv: Path, workers: int, compile_: bool, store: Path) -> tu
 
     import orchestrator
     from clusters import closing, local_client
+    from orchestrator.evaluators import EVENTS
 
     pipeline = {
         "elements": {
@@ -119,11 +125,12 @@ def sweepfit_cluster(csv: Path, workers: int, compile_: bool, store: Path) -> tu
                 info = orchestrator.run(pipeline, client=client, store=store)
                 wall = time.perf_counter() - started
             # Dask's own floor per generation: the same fan-out of no-op tasks
+            calls = [event for _, event in client.get_events(EVENTS)]
             chunks = int(orchestrator.open_run(info["run_id"], store)["fit"].attrs["chunks_per_generation"])
             floor = client.submit(_round_trips, 40, chunks, pure=False).result()
     summary = info["elements"]["fit"]["summary"]
     fit_wall = float(orchestrator.open_run(info["run_id"], store)["fit"].attrs["wall_s"])  # the optimizer's own
-    overhead, solving, generations = overhead_per_generation(stream.data, fit_wall)
+    overhead, solving, generations = overhead_per_generation(stream.data, calls, fit_wall)
     return (start_wall, wall, np.array([summary["parameters"][n] for n in BOUNDS]), summary["evaluations"],
             overhead, solving, generations, floor)
 

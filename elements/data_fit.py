@@ -489,7 +489,7 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
                 optimizer = optimizer.model_copy(update={"seed": journal.seeded(optimizer.seed)})
             evaluators, transport = None, config.get("fit.transport")
             if transport not in ("tasks", "actors"):
-                raise ValueError(f"sweepfit.fit.transport is {transport!r}; valid: 'tasks' (the default) or 'actors'")
+                raise ValueError(f"sweepfit.fit.transport is {transport!r}; valid: 'actors' (the default) or 'tasks'")
             if ctx.evaluators is not None and transport == "actors":
                 evaluators = ctx.evaluators(terms)  # the objectives shipped once, to one evaluator per worker
                 n_chunks = spec.chunks or config.get("fit.chunks") or ctx.workers  # dealt in turn: no balancing

@@ -7,11 +7,12 @@ problem once, not with every chunk. What tasks give and actors do not: each chun
 dashboard's task stream, dynamic balancing (a worker's calls are queued on it in turn), and a retry
 by the scheduler when a worker dies; here a lost actor is made again on the workers there are, and
 the generation is evaluated again (evaluations are deterministic). ``sweepfit.fit.transport``
-chooses (``tasks`` by default).
+chooses (``actors`` by default).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -21,15 +22,23 @@ from elements.element import MapLike
 RETRIES = 2  # a generation is evaluated again this many times after losing an evaluator
 
 
+EVENTS = "sweepfit-evaluator"  # client.get_events(EVENTS): each call's label, worker, start and stop
+
+
 class Evaluator:
-    """Holds ``state`` on a worker; :meth:`run` calls ``func(state, item)`` there, with the solves it ran."""
+    """Holds ``state`` on a worker; :meth:`run` calls ``func(state, item)`` there, with the solves it
+    ran, and logs the call as a Dask event (calls on actors are not in the dashboard's task stream)."""
 
     def __init__(self, state: Any) -> None:
         self.state = state
 
-    def run(self, func: Callable[[Any, Any], Any], item: Any) -> tuple[Any, int]:
-        before = engine.thread_solves()
+    def run(self, func: Callable[[Any, Any], Any], item: Any, label: str = "") -> tuple[Any, int]:
+        from distributed import get_worker
+
+        before, started = engine.thread_solves(), time.time()
         out = func(self.state, item)
+        worker = get_worker()
+        worker.log_event(EVENTS, {"label": label, "worker": worker.address, "start": started, "stop": time.time()})
         return out, engine.thread_solves() - before
 
 
@@ -54,7 +63,7 @@ def factory(client: Any, counts: dict[str, int] | None) -> Callable[[Any], Calla
                     if not actors:
                         start()
                     try:
-                        calls = [actors[i % len(actors)].run(func, item) for i, item in enumerate(items)]
+                        calls = [actors[i % len(actors)].run(func, item, label) for i, item in enumerate(items)]
                         done = [call.result() for call in calls]
                         break
                     except Exception:  # a worker (and its evaluator) is gone: make them again, evaluate again

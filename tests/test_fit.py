@@ -148,7 +148,7 @@ def test_cluster_run_recovers_truth_and_matches_serial(synthetic_csv, client, tm
     assert fit.generation.max() == fit.attrs["nit"]
     assert stores.read_attrs(Path(info["path"]))["status"] == "completed" and tree.attrs["spec"]["project"] == "tests"
     assert {"pybamm", "dask", "zarr"} <= set(tree.attrs["versions"])
-    assert fit.attrs["chunks_per_generation"] == 6  # three per worker thread
+    assert fit.attrs["chunks_per_generation"] == 2  # one per worker: the evaluators (transport: actors)
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from distributed import get_task_stream
 import clusters
 import orchestrator
 from clusters import profiles
+from orchestrator.evaluators import EVENTS
 
 pytestmark = pytest.mark.slurm
 
@@ -82,14 +83,15 @@ def test_pipeline_tasks_run_inside_slurm_jobs(devslurm, tmp_path):
         jobs = client.run(_job_id)  # worker address -> SLURM_JOB_ID
         with get_task_stream(client) as stream:
             info = orchestrator.run(pipeline, client=client, store=tmp_path / "store")
+        calls = [event for _, event in client.get_events(EVENTS)]  # the fit's generations, on evaluators
     assert info["status"] == "completed", info
     assert len(jobs) == 2 and all(jobs.values()) and len(set(jobs.values())) == 2, jobs
 
     ran = {t["key"]: t["worker"] for t in stream.data}
-    chunks = [k for k in ran if k.startswith(f"fit-{info['run_id']}-gen") and "-chunk" in k]
     assert f"fit-{info['run_id']}" in ran and f"check-{info['run_id']}" in ran
-    assert len(chunks) >= 3, sorted(ran)  # the first population and 2 generations, split in chunks
+    assert len({c["label"] for c in calls}) >= 3, calls  # the first population and 2 generations
     assert {jobs[w] for w in ran.values()} <= set(jobs.values())  # every task ran on a worker in a job
+    assert {jobs[c["worker"]] for c in calls} == set(jobs.values())  # an evaluator in each job
     for name in ("fit", "check"):
         assert info["elements"][name]["worker"]["slurm_job_id"] in jobs.values()
 
