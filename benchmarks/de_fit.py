@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import dask.config
 import numpy as np
 from scipy.optimize import differential_evolution
 
@@ -54,28 +55,34 @@ def scipy_serial(frame, compile_: bool, updating: str = "immediate") -> tuple[fl
     return time.perf_counter() - started, 10**result.x, calls
 
 
-def overhead_per_generation(tasks: list[dict], calls: list[dict], wall: float) -> tuple[float, float, int]:
-    """(seconds per generation spent outside solving, seconds of solving per generation, generations).
+def overhead_per_generation(tasks: list[dict], calls: list[dict], wall: float) -> tuple[float, float, int, float]:
+    """(seconds per generation spent outside solving, seconds of solving per generation, generations,
+    median seconds between one generation's last chunk and the next one's first).
 
     A generation's solving takes as long as its busiest worker's chunks (summed: a worker runs its
     chunks one after another): chunk tasks from Dask's task stream, or the evaluators' calls (their
-    events) with ``sweepfit.fit.transport: actors``; the rest of the fit's wall is overhead.
+    events) with ``sweepfit.fit.transport: actors``; the rest of the fit's wall is overhead, its
+    start (evaluators, builds) included.
     """
-    busy: dict[tuple[str, str], float] = {}
+    spans: list[tuple[str, str, float, float]] = []  # generation, worker, start, stop
     for task in tasks:
         found = re.search(r"-gen(\d+)-chunk", str(task["key"]))
-        if found:
-            compute = sum(s["stop"] - s["start"] for s in task["startstops"] if s["action"] == "compute")
-            busy[found[1], task["worker"]] = busy.get((found[1], task["worker"]), 0.0) + compute
-    for call in calls:
-        key = (call["label"], call["worker"])
-        busy[key] = busy.get(key, 0.0) + call["stop"] - call["start"]
+        spans += [(found[1], task["worker"], s["start"], s["stop"]) for s in task["startstops"]
+                  if found and s["action"] == "compute"]
+    spans += [(c["label"].removeprefix("gen"), c["worker"], c["start"], c["stop"]) for c in calls]
+    busy: dict[tuple[str, str], float] = {}
+    for generation, worker, start, stop in spans:
+        busy[generation, worker] = busy.get((generation, worker), 0.0) + stop - start
     per_generation: dict[str, float] = {}
     for (generation, _), seconds in busy.items():
         per_generation[generation] = max(per_generation.get(generation, 0.0), seconds)
     n = max(1, len(per_generation))
     solving = sum(per_generation.values())
-    return (wall - solving) / n, solving / n, len(per_generation)
+    order = sorted(per_generation, key=int)
+    first = {g: min(a for h, _, a, _ in spans if h == g) for g in order}
+    last = {g: max(b for h, _, _, b in spans if h == g) for g in order}
+    gaps = [first[b] - last[a] for a, b in zip(order, order[1:])]
+    return (wall - solving) / n, solving / n, len(per_generation), float(np.median(gaps)) if gaps else float("nan")
 
 
 def _noop(x: int) -> int:
@@ -130,9 +137,9 @@ def sweepfit_cluster(csv: Path, workers: int, compile_: bool, store: Path) -> tu
             floor = client.submit(_round_trips, 40, chunks, pure=False).result()
     summary = info["elements"]["fit"]["summary"]
     fit_wall = float(orchestrator.open_run(info["run_id"], store)["fit"].attrs["wall_s"])  # the optimizer's own
-    overhead, solving, generations = overhead_per_generation(stream.data, calls, fit_wall)
+    overhead, solving, generations, gap = overhead_per_generation(stream.data, calls, fit_wall)
     return (start_wall, wall, np.array([summary["parameters"][n] for n in BOUNDS]), summary["evaluations"],
-            overhead, solving, generations, floor)
+            overhead, solving, generations, gap, floor)
 
 
 def main() -> None:
@@ -151,7 +158,7 @@ def main() -> None:
         # scipy's parallel mode updates the population once per generation ("deferred"): the same
         # algorithm sweepfit runs, serially, to separate the parallel speed-up from the DE variant.
         deferred_wall, _, deferred_calls = scipy_serial(frame, args.compile, updating="deferred")
-        start_wall, wall, x, nfev, overhead, solving, generations, floor = sweepfit_cluster(
+        start_wall, wall, x, nfev, overhead, solving, generations, gap, floor = sweepfit_cluster(
             csv, args.workers, args.compile, Path(tmp) / "store")
 
     print(f"problem: SPMe Chen2020 1C, 2 log10 diffusivities, popsize 15, seed 0{' (compiled)' if args.compile else ''}")
@@ -161,6 +168,8 @@ def main() -> None:
     print(f"sweepfit fit            : {wall:7.2f} s  ({nfev} solves, {nfev / wall:.0f}/s)")
     print(f"overhead per generation : {overhead * 1e3:7.1f} ms  ({generations} generations, each {solving * 1e3:.0f} ms "
           "of solving on its busiest worker; the rest of the fit's wall)")
+    print(f"  between generations: median {gap * 1e3:.1f} ms from the last chunk's end to the next first chunk's "
+          f"start (transport: {dask.config.get('sweepfit.fit.transport')})")
     print(f"  Dask's floor: {floor * 1e3:.1f} ms to map and gather as many no-op tasks from a task")
     print(f"ratio sweepfit / scipy  : {wall / serial_wall:7.2f}  (target <= {0.3 if args.compile else 0.5})")
     print(f"ratio sweepfit / scipy deferred (same algorithm): {wall / deferred_wall:.2f}")
