@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import socket
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,14 @@ def _live(run: dict[str, Any]) -> None:
             continue
         element["preview"] = stores.read_preview(path, name)
         if specs.get(name, {}).get("element_type") == "sweep":
-            element["sweep_map"] = live.sweep_map_data(path, name)
+            progress = progress_of(element)
+            element["sweep_map"] = _sweep_map(str(path), name, progress.done if progress else 0)
+
+
+@lru_cache(maxsize=32)
+def _sweep_map(path: str, name: str, done: int) -> dict[str, Any] | None:
+    # Read again only when more chunks are done: the page refreshes every second.
+    return live.sweep_map_data(Path(path), name)
 
 
 def progress_of(element: dict[str, Any]) -> Progress | None:

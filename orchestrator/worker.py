@@ -166,6 +166,11 @@ def run_element(
     key, claimed = own.get("cache_key"), False
     progress = Latest(lambda value: write(progress=value))
     preview = Latest(lambda make: store.write_preview(run_path, name, make()))
+
+    def settle() -> None:
+        """Let the progress and preview writers finish, so the element's last record has one writer."""
+        progress.close()
+        preview.close()
     try:
         check_canceled()
         write(status=Status.RUNNING, started=store.now(), worker=where())
@@ -195,11 +200,11 @@ def run_element(
         )
         with measurements.using(root):
             result = ELEMENTS[spec.element_type].run(spec, ctx)
-        progress.close(), preview.close()
+        settle()
         solves = counts["solves"] + engine.thread_solves() - started_solves  # chunks elsewhere + here
         store.write_datasets(run_path, name, result.datasets)
     except Exception as exc:
-        progress.close(), preview.close()
+        settle()
         if isinstance(exc, Superseded):
             raise
         # `sweepfit cancel` also cancels this run's chunk tasks, so a gather may raise before Canceled.
@@ -213,7 +218,7 @@ def run_element(
         write(status=Status.COMPLETED, finished=store.now(), summary=result.summary, parameters=result.parameters,
               solves=solves, outputs=_outputs(run_path, name, result.datasets))
     finally:
-        progress.close(), preview.close()  # also on the early return of a cache hit
+        settle()  # also on the early return of a cache hit
         if claimed:
             cache.release(key, root)
     return result.parameters
