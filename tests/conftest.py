@@ -81,24 +81,28 @@ def run_serially(spec: dict, store: Path) -> dict:
 
 
 @contextlib.contextmanager
-def dask_processes(logs: Path, *worker_args: str, workers: int = 1) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A real `dask scheduler` and `dask worker WORKER_ARGS` on loopback: (address, worker process).
-
-    Waits until ``workers`` workers joined; stops both (the worker first) on exit.
+def dask_processes(
+    logs: Path, *worker_args: str, workers: int = 1, scheduler_args: tuple[str, ...] = (), protocol: str = "tcp",
+    security: object = None,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `dask scheduler SCHEDULER_ARGS` and `dask worker WORKER_ARGS` on loopback: (address, worker
+    process). Waits until ``workers`` workers joined (connecting with ``security``); stops both (the
+    worker first) on exit.
     """
     from distributed import Client
 
     from orchestrator.monitor import free_port
 
     bin_ = Path(sys.executable).parent
-    address = f"tcp://127.0.0.1:{free_port()}"
+    port = str(free_port())
+    address = f"{protocol}://127.0.0.1:{port}"
     log = open(logs / "dask.log", "w")
-    procs = [subprocess.Popen([bin_ / "dask", "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                               "--dashboard-address", "127.0.0.1:0"], stdout=log, stderr=subprocess.STDOUT)]
+    procs = [subprocess.Popen([bin_ / "dask", "scheduler", "--protocol", protocol, "--host", "127.0.0.1", "--port", port,
+                               "--dashboard-address", "127.0.0.1:0", *scheduler_args], stdout=log, stderr=subprocess.STDOUT)]
     procs.append(subprocess.Popen([bin_ / "dask", "worker", address, "--host", "127.0.0.1", *worker_args],
                                   stdout=log, stderr=subprocess.STDOUT))
     try:
-        with Client(address, timeout=60) as client:
+        with Client(address, security=security, timeout=60) as client:
             client.wait_for_workers(workers, timeout=120)
         yield address, procs[1]
     finally:

@@ -4,7 +4,6 @@ the certificates, or with ones the scheduler does not trust, gets one line namin
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
@@ -12,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from distributed import Client, Security
+from distributed import Security
 
 import orchestrator
-from orchestrator.monitor import free_port
+from tests.conftest import dask_processes
 
 pytestmark = pytest.mark.slow
 
@@ -58,31 +57,12 @@ def scheduler(tmp_path_factory, certs):
     """A TLS scheduler and one two-thread TLS worker, separate processes on 127.0.0.1."""
     logs = tmp_path_factory.mktemp("dask")
     node = certs["node"]
-    tls = ["--tls-ca-file", node["ca-file"], "--tls-cert", node["cert"], "--tls-key", node["key"]]
-    port = str(free_port())
-    address = f"tls://127.0.0.1:{port}"
+    tls = ("--tls-ca-file", node["ca-file"], "--tls-cert", node["cert"], "--tls-key", node["key"])
     security = Security(tls_ca_file=node["ca-file"], tls_client_cert=node["cert"], tls_client_key=node["key"],
                         require_encryption=True)
-    with contextlib.ExitStack() as logged:
-        procs = [subprocess.Popen(
-            [BIN / "dask", "scheduler", "--protocol", "tls", "--host", "127.0.0.1", "--port", port,
-             "--dashboard-address", "127.0.0.1:0", *tls],
-            stdout=logged.enter_context(open(logs / "scheduler.log", "w")), stderr=subprocess.STDOUT)]
-        procs.append(subprocess.Popen(
-            [BIN / "dask", "worker", address, "--nworkers", "1", "--nthreads", "2", "--host", "127.0.0.1", *tls],
-            stdout=logged.enter_context(open(logs / "worker.log", "w")), stderr=subprocess.STDOUT))
-        try:
-            with Client(address, security=security, timeout=60) as client:
-                client.wait_for_workers(1, timeout=120)
-            yield address
-        finally:
-            for proc in reversed(procs):
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    with dask_processes(logs, "--nworkers", "1", "--nthreads", "2", *tls, scheduler_args=tls, protocol="tls",
+                        security=security) as (address, _):
+        yield address
 
 
 def sweepfit(*args: str) -> subprocess.CompletedProcess[str]:
