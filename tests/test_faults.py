@@ -94,6 +94,30 @@ def test_a_store_root_that_cannot_hold_runs_is_one_line_and_exit_2(tmp_path, kin
     assert done.exit_code == 2 and expected in done.output and "Traceback" not in done.output
 
 
+def test_a_run_appears_whole_or_not_at_all(tmp_path, monkeypatch):
+    from orchestrator import store as stores
+
+    seen = []
+    real = stores.write_run
+
+    def looking(path, **values):  # the last record written before the run is in place
+        seen.append(list((tmp_path / "runs").glob("*.zarr")))
+        real(path, **values)
+
+    monkeypatch.setattr(stores, "write_run", looking)
+    path = stores.create_run({"run_id": "r1"}, {"a": {}}, tmp_path)
+    assert seen == [[]]  # readers listing runs saw nothing while it was made
+    assert stores.read_attrs(path)["elements"]["a"]["status"] == "pending"
+
+    def full(path, **values):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(stores, "write_run", full)
+    with pytest.raises(stores.StoreError, match="nothing was kept"):
+        stores.create_run({"run_id": "r2"}, {"a": {}}, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["r1.zarr"]
+
+
 @pytest.mark.slow
 def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
     """Both runs go to one scheduler; the second arrives while the first computes, waits, and loads."""

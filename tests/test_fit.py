@@ -255,3 +255,12 @@ def test_a_fit_on_actors_makes_the_same_evaluations_as_on_tasks(short_csv, tmp_p
     assert task_chunks and not actor_chunks  # the generations went to the evaluators, not to tasks
     assert actor_solves == task_solves == tasks.sizes["evaluation"] + 1  # every candidate, and the best's traces
     assert actors.attrs["chunks_per_generation"] == 2  # one per worker: calls are dealt in turn
+
+
+def test_an_unknown_fit_transport_is_an_error_naming_the_valid_ones(short_csv, tmp_path):
+    import dask.config
+
+    spec = fit_pipeline(short_csv, popsize=2, maxiter=1, polish=False)
+    with dask.config.set({"sweepfit.fit.transport": "actor"}), pytest.raises(ValueError) as caught:
+        run_serially(spec, tmp_path)
+    assert "sweepfit.fit.transport is 'actor'; valid: 'actors' (the default) or 'tasks'" in str(caught.value)
