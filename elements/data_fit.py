@@ -467,10 +467,15 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
     objectives = build(spec, names, ctx)
     priors = {i: p for i, n in enumerate(names) if (p := spec.prior_of(n)) is not None}
     terms = [*objectives, PriorTerm(priors, names)] if priors else objectives  # what the cost sums
-    # Solve cost varies from candidate to candidate, so a generation split in exactly one chunk per
-    # thread waits for its slowest part; a few chunks per thread balance it (measured on 2 workers:
-    # 6 chunks 6.2-7.9 s, 2 chunks 7.9-10.4 s).
-    n_chunks = spec.chunks or config.get("fit.chunks") or ctx.workers * int(config.get("fit.chunks-per-thread"))
+    transport = config.get("fit.transport")
+    if transport not in ("tasks", "actors"):
+        raise ValueError(f"sweepfit.fit.transport is {transport!r}; valid: 'actors' (the default) or 'tasks'")
+    shared = ctx.evaluators is not None and transport == "actors" and spec.multistarts == 1
+    # As tasks, solve cost varies from candidate to candidate, so a generation split in exactly one
+    # chunk per thread waits for its slowest part; a few chunks per thread balance it (measured on 2
+    # workers: 6 chunks 6.2-7.9 s, 2 chunks 7.9-10.4 s). Evaluators take their chunks in turn: one each.
+    per_worker = 1 if shared else int(config.get("fit.chunks-per-thread"))
+    n_chunks = spec.chunks or config.get("fit.chunks") or ctx.workers * per_worker
     x0 = spec.starts(names)
 
     preview = Preview(ctx.preview)
@@ -487,12 +492,8 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
             optimizer = spec.optimizer
             if "seed" in type(optimizer).model_fields:  # an unseeded fit records the seed it drew, for resume
                 optimizer = optimizer.model_copy(update={"seed": journal.seeded(optimizer.seed)})
-            evaluators, transport = None, config.get("fit.transport")
-            if transport not in ("tasks", "actors"):
-                raise ValueError(f"sweepfit.fit.transport is {transport!r}; valid: 'actors' (the default) or 'tasks'")
-            if ctx.evaluators is not None and transport == "actors":
-                evaluators = ctx.evaluators(terms)  # the objectives shipped once, to one evaluator per worker
-                n_chunks = spec.chunks or config.get("fit.chunks") or ctx.workers  # dealt in turn: no balancing
+            # the objectives shipped once, to one evaluator per worker
+            evaluators = ctx.evaluators(terms) if shared else None
             fits, points = [optimize(optimizer, terms, params, None if x0 is None else x0[0], mapper=ctx.mapper,
                                      n_chunks=n_chunks, check_canceled=ctx.check_canceled, report=report,
                                      journal=journal, evaluators=evaluators)], None
