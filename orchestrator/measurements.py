@@ -35,7 +35,7 @@ from orchestrator import store as stores
 SHOWN = 12  # id characters shown in listings; any unique prefix of 8 or more is accepted
 MIN_PREFIX = 8
 # Options that shaped the frame when it was added; filters that still make sense on it may be given again.
-_ADD_ONLY = ("columns", "sep", "current", "current_sign")
+_ADD_ONLY = ("columns", "sep", "cycler", "current", "current_sign")
 
 # The store root a worker's element task resolves db: ids against (set per task by the worker, so two
 # runs from different stores on one worker never see each other's root).
@@ -78,7 +78,7 @@ def add(
         A label for listings; the file name without suffix by default.
     **options
         :class:`orchestrator.data.DataOptions` fields: ``column_map``, ``current_sign``, ``steps``,
-        ``columns``, ``sep``, ``current``, ``time_range``.
+        ``columns``, ``sep``, ``cycler``, ``current``, ``time_range``.
 
     Examples
     --------

@@ -47,7 +47,7 @@ def test_good_csv_is_normalised(tmp_path):
 @pytest.mark.parametrize(
     ("name", "text", "options", "fragments"),
     [
-        ("run.xlsx", GOOD_CSV, {}, ["run.xlsx", "unsupported file type '.xlsx'", ".parquet"]),
+        ("run.xlsx", GOOD_CSV, {}, ["run.xlsx", "unsupported file type '.xlsx'", ".parquet", "cycler="]),
         ("run.csv", "", {}, ["run.csv", "empty"]),
         ("run.csv", "Time [s],Voltage [V],Current [A]\n", {}, ["run.csv", "no data rows"]),
         ("run.csv", "t,Voltage [V],I\n0,4,1\n", {},
@@ -212,3 +212,87 @@ def test_options_model_rejects_unknown_keys():
     assert DataOptions(source="file:x.csv").current_sign == "positive_discharge"
     with pytest.raises(ValueError, match="extra"):
         DataOptions(source="file:x.csv", sheet=1)
+
+
+# Cycler exports, written in the layouts PyProBE's readers expect from rows of the real LG M50 test: the end
+# of step 4 (rest) and the start of step 5 (C/10 discharge). Times are rounded to the microsecond a Neware
+# date holds, so every export carries the same numbers.
+@pytest.fixture(scope="module")
+def rpt_rows() -> pd.DataFrame:
+    frame = pd.read_parquet(DATA / "lgm50_rpt_25degC.parquet")
+    start = frame.index[frame["Step"] == 5][0]
+    rows = frame.iloc[start - 20:start + 180].reset_index(drop=True)
+    return rows.assign(**{"Time [s]": rows["Time [s]"].round(6)})
+
+
+def write_neware_csv(rows: pd.DataFrame, path: Path) -> None:
+    micros = pd.to_timedelta((rows["Time [s]"] * 1e6).round().astype("int64"), unit="us")
+    pd.DataFrame({
+        "Date": (pd.Timestamp("2024-03-01 09:00:00") + micros).dt.strftime("%Y-%m-%d  %H:%M:%S.%f"),
+        "Step Index": rows["Step"],
+        "Current(mA)": rows["Current [A]"] * 1000,
+        "Voltage(V)": rows["Voltage [V]"],
+        "Chg. Cap.(Ah)": 0.0,
+        "DChg. Cap.(Ah)": rows["Capacity [Ah]"].iloc[0] - rows["Capacity [Ah]"],
+        "T1(℃)": rows["Temperature [C]"],
+    }).to_csv(path, index=False)
+
+
+def write_biologic_mpt(rows: pd.DataFrame, path: Path) -> None:
+    table = pd.DataFrame({
+        "mode": np.where(rows["Current [A]"] == 0, 3, 1),  # EC-Lab: 1 galvanostatic, 3 rest
+        "time/s": rows["Time [s]"],
+        "Ns": rows["Step"],
+        "I/mA": rows["Current [A]"] * 1000,
+        "Ecell/V": rows["Voltage [V]"],
+        "Q charge/mA.h": 0.0,
+        "Q discharge/mA.h": (rows["Capacity [Ah]"].iloc[0] - rows["Capacity [Ah]"]) * 1000,
+    })
+    header = ["EC-Lab ASCII FILE", "Nb header lines : 4", "Acquisition started on : 03/01/2024 09:00:00.000"]
+    path.write_text("\n".join(header) + "\n" + table.to_csv(sep="\t", index=False), encoding="iso-8859-1")
+
+
+@pytest.mark.parametrize(("cycler", "name", "write_export"),
+                         [("neware", "run.csv", write_neware_csv), ("biologic", "run.mpt", write_biologic_mpt)])
+def test_cycler_export_reads_as_the_same_rows(tmp_path, rpt_rows, cycler, name, write_export):
+    rpt_rows.to_parquet(tmp_path / "rows.parquet")
+    write_export(rpt_rows, tmp_path / name)
+    listing = sorted(tmp_path.iterdir())
+    [m] = load_measurements({"source": f"file:{name}", "cycler": cycler, "steps": [5]}, base_dir=tmp_path)
+    [expected] = load_measurements({"source": "file:rows.parquet", "steps": [5], "current_sign": "positive_charge"},
+                                   base_dir=tmp_path)
+    assert sorted(tmp_path.iterdir()) == listing  # PyProBE wrote no parquet beside the export
+    assert len(m.frame) == 180
+    assert set(m.frame["Step"]) == {5}
+    assert "Date" not in m.frame
+    for column in data.TIME_SERIES:
+        np.testing.assert_allclose(m.frame[column], expected.frame[column], rtol=1e-9, atol=1e-9)
+    assert m.current.mean() == pytest.approx(0.5, abs=1e-3)  # PyBaMM's sign: positive on discharge
+
+
+def test_explicit_current_sign_wins_over_the_cycler_default(tmp_path, rpt_rows):
+    write_neware_csv(rpt_rows, tmp_path / "run.csv")
+    options = {"source": "file:run.csv", "cycler": "neware", "steps": [5]}
+    [default] = load_measurements(options, base_dir=tmp_path)
+    [explicit] = load_measurements({**options, "current_sign": "positive_discharge"}, base_dir=tmp_path)
+    assert default.current.mean() == pytest.approx(0.5, abs=1e-3)
+    np.testing.assert_array_equal(explicit.current, -default.current)
+
+
+@pytest.mark.parametrize(
+    ("options", "fragments"),
+    [
+        ({"cycler": "bitrode"},
+         ["cycler\n  Input should be", "'arbin', 'basytec', 'biologic', 'maccor', 'neware' or 'novonix'"]),
+        ({"cycler": "neware", "columns": ["Time [s]"]}, ["columns=", "cycler='neware'", "own header"]),
+        ({"cycler": "arbin"}, ["run.csv", "Arbin reader", "'Current (*)'", "a arbin export", "Check cycler="]),
+        ({"cycler": "biologic"}, ["run.csv", "Biologic reader says", "time/s", "Check cycler="]),
+    ],
+)
+def test_cycler_errors_name_the_file_and_the_cycler(tmp_path, rpt_rows, options, fragments):
+    write_neware_csv(rpt_rows, tmp_path / "run.csv")
+    with pytest.raises(DataError) as info:
+        load_measurements({"source": "file:run.csv", **options}, base_dir=tmp_path)
+    for fragment in fragments:
+        assert fragment in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.csv"]

@@ -9,11 +9,13 @@ prefix is a loader in :data:`DATA_SOURCES`, filled by the module that defines it
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,9 @@ INLINE = "inline"  # the source of data given as columns in the spec
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 # A folder often holds README or notes .txt files, so only these are picked up from folders.
 _FOLDER_SUFFIXES = (".csv", ".parquet")
+# cycler= names: PyProBE's reader modules, each with the class of the same name capitalised.
+Cycler = Literal["arbin", "basytec", "biologic", "maccor", "neware", "novonix"]
+CYCLERS: tuple[str, ...] = get_args(Cycler)
 
 
 class DataError(ValueError):
@@ -67,8 +72,14 @@ class DataOptions(BaseModel):
         Names for the columns of a header-less text file, in order.
     sep : str, optional
         CSV separator; by default a comma, or tab / whitespace when the first line has no comma.
+    cycler : {"arbin", "basytec", "biologic", "maccor", "neware", "novonix"}, optional
+        Read the file as that cycler's own export (e.g. BioLogic ``.mpt``, Neware ``.csv`` /
+        ``.xlsx``) with PyProBE's reader, into ``Time [s], Step, Event, Current [A], Voltage [V],
+        Capacity [Ah]`` (and ``Temperature [C]`` when the file has one); needs
+        ``pip install "sweepfit[cyclers]"``. Not with ``columns`` or ``sep``.
     current_sign : {"positive_discharge", "positive_charge"}
         Sign convention of the file; ``"positive_charge"`` negates the current to PyBaMM's.
+        With ``cycler`` it defaults to ``"positive_charge"``, PyProBE's convention.
     steps : list of int, optional
         Keep only rows whose ``"Step"`` column is one of these.
     current : float, optional
@@ -106,6 +117,7 @@ class DataOptions(BaseModel):
     column_map: dict[str, str] = {}
     columns: list[str] | None = None
     sep: str | None = None
+    cycler: Cycler | None = None
     current_sign: Literal["positive_discharge", "positive_charge"] = "positive_discharge"
     steps: list[int] | None = None
     current: float | None = None
@@ -140,6 +152,18 @@ class DataOptions(BaseModel):
         if (self.source == INLINE) == (self.data is None):
             raise ValueError(f"give either a source such as 'file:<path>' or the columns as data: "
                              f"{{column: [values]}}, not {'both' if self.data is not None else 'neither'}")
+        return self
+
+    @model_validator(mode="after")
+    def _cycler_export(self) -> DataOptions:
+        if self.cycler is None:
+            return self
+        given = " and ".join(f"{name}=" for name in ("columns", "sep") if getattr(self, name) is not None)
+        if given:
+            raise ValueError(f"{given} describe a plain text file, but with cycler={self.cycler!r} PyProBE reads "
+                             f"the export's own header and layout; drop {given} (rename columns with column_map)")
+        if "current_sign" not in self.model_fields_set:
+            self.current_sign = "positive_charge"  # PyProBE's convention
         return self
 
     @field_validator("time_range", "voltage_range")
@@ -322,12 +346,15 @@ def _load_path(path: Path, options: DataOptions, source: str, required: tuple[st
 
 def _read(path: Path, raw: bytes, options: DataOptions) -> pd.DataFrame:
     suffix = path.suffix.lower()
-    if suffix not in (*_TEXT_SUFFIXES, ".parquet"):
+    if options.cycler is None and suffix not in (*_TEXT_SUFFIXES, ".parquet"):
         raise DataError(f"{path}: unsupported file type {suffix!r}; supported: "
-                        f"{', '.join(_TEXT_SUFFIXES)}, .parquet. Convert the file, or read it "
-                        f"with pandas and pass the DataFrame")
+                        f"{', '.join(_TEXT_SUFFIXES)}, .parquet, or a cycler's own export with "
+                        f"cycler=<{'|'.join(CYCLERS)}>. Convert the file, or read it with pandas "
+                        f"and pass the DataFrame")
     if not raw.strip():
         raise DataError(f"{path}: file is empty")
+    if options.cycler is not None:
+        return _read_cycler(path, raw, options.cycler)
     if suffix == ".parquet" and options.columns is not None:
         raise DataError(f"{path}: columns= names header-less text files; rename parquet "
                         f"columns with column_map instead")
@@ -344,6 +371,41 @@ def _read(path: Path, raw: bytes, options: DataOptions) -> pd.DataFrame:
                             f"has {frame.shape[1]} columns; give one name per column")
         frame.columns = options.columns
     return frame
+
+
+def _read_cycler(path: Path, raw: bytes, cycler: str) -> pd.DataFrame:
+    """The export at ``path``, converted by PyProBE's reader for ``cycler`` to its standard columns."""
+    name = cycler.capitalize()
+    try:  # lazily: PyProBE takes seconds to import
+        reader_class = getattr(importlib.import_module(f"pyprobe.cyclers.{cycler}"), name)
+        from loguru import logger
+    except ImportError as exc:
+        raise DataError(f'{path}: cycler={cycler!r} reads through PyProBE, which is not installed ({exc}); '
+                        f'pip install "sweepfit[cyclers]"') from exc
+    with tempfile.TemporaryDirectory() as folder:
+        # PyProBE globs its input path ('[' in a name would miss the file) and skips the import when its
+        # output parquet exists, so it reads a copy of the hashed bytes and writes nothing beside the file.
+        copy = Path(folder) / f"export{path.suffix}"
+        copy.write_bytes(raw)
+        logger.disable("pyprobe")  # its per-column info logs would fill a run's output
+        try:
+            reader = reader_class(input_data_path=str(copy), output_data_path=str(Path(folder) / "export.parquet"))
+            frame = reader.get_pyprobe_dataframe().to_pandas()
+        except Exception as exc:  # PyProBE raises pydantic, polars and plain Python errors alike
+            raise DataError(f"{path}: cannot be read as a {cycler} export; PyProBE's {name} reader says: {exc}. "
+                            f"Check cycler= (one of {', '.join(CYCLERS)}) and that the file is the "
+                            f"cycler's own export") from exc
+        finally:
+            logger.enable("pyprobe")
+    # PyProBE skips the columns it cannot find; a file of another cycler loses time, current or voltage.
+    missing = [c for c in TIME_SERIES if c not in frame.columns]
+    if missing:
+        wanted = [col for importer in reader.column_importers if importer.pyprobe_name in missing
+                  for col in importer.required_cycler_cols]
+        raise DataError(f"{path}: PyProBE's {name} reader found no {missing} in the file (it looks for "
+                        f"columns {wanted}, * being a unit). Check cycler= (one of {', '.join(CYCLERS)}) "
+                        f"and that the file is a {cycler} export")
+    return frame.drop(columns="Date", errors="ignore")  # wall-clock time; Time [s] is kept
 
 
 def _sniff_sep(raw: bytes) -> str:
