@@ -196,24 +196,35 @@ class DataFitSpec(Strict):
     def prior_of(self, name: str) -> Prior | None:
         return (self.priors or {}).get(name) or self.parameters[name].prior
 
-    def starts(self, names: tuple[str, ...]) -> np.ndarray | None:
+    def starts(self, names: tuple[str, ...], upstream: dict[str, Any] | None = None) -> np.ndarray | None:
         """The given start points in search space, one row each: ``initial_guesses``, or the
-        parameters' initial values when all have one."""
+        parameters' initial values when all have one. A parameter without an initial value starts
+        from the value an earlier element passed down, where that lies within its bounds: a fit
+        that refines what an earlier one found starts there."""
         params = [self.parameters[n] for n in names]
+        initial = [p.initial_value if p.initial_value is not None else _within(p, (upstream or {}).get(n))
+                   for n, p in zip(names, params)]
         guesses = self.initial_guesses
         if guesses is None:
-            if any(p.initial_value is None for p in params):
+            if any(v is None for v in initial):
                 return None
             guesses = [{}]
         rows = [guesses] if isinstance(guesses, dict) else guesses
         found = []
         for i, row in enumerate(rows):
-            values = [row.get(n, p.initial_value) for n, p in zip(names, params)]
+            values = [row.get(n, v) for n, v in zip(names, initial)]
             missing = [n for n, v in zip(names, values) if v is None]
             if missing:
                 raise ValueError(f"initial_guesses[{i}] has no value for {missing} and they have no initial_value")
             found.append([p.to_search(v) for p, v in zip(params, values)])
         return np.array(found)
+
+
+def _within(param: ParameterSpec, value: Any) -> float | None:
+    """``value`` when it is a number within ``param``'s bounds, else None."""
+    if isinstance(value, (int, float)) and param.bounds[0] <= value <= param.bounds[1]:
+        return float(value)
+    return None
 
 
 def evaluate(objectives: list[Objective], X: np.ndarray) -> tuple[np.ndarray, list[str], list[str], list[Outcome]]:
@@ -476,7 +487,7 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
     # workers: 6 chunks 6.2-7.9 s, 2 chunks 7.9-10.4 s). Evaluators take their chunks in turn: one each.
     per_worker = 1 if shared else int(config.get("fit.chunks-per-thread"))
     n_chunks = spec.chunks or config.get("fit.chunks") or ctx.workers * per_worker
-    x0 = spec.starts(names)
+    x0 = spec.starts(names, ctx.parameters)
 
     preview = Preview(ctx.preview)
 

@@ -254,3 +254,19 @@ def test_multistart_starts_run_concurrently_on_the_cluster(two_cells, client, tm
     assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in runs for b in runs)  # two at once
     serial = run_serially(spec, tmp_path / "serial")
     assert serial["elements"]["fit"]["summary"] == info["elements"]["fit"]["summary"]
+
+
+@pytest.mark.parametrize("passed_down, start", [(2e-14, 2e-14), (1e-11, 10**-13.5)],
+                         ids=["within bounds", "outside bounds: the box centre"])
+def test_a_fit_without_initial_values_starts_from_the_value_passed_down(short_csv, tmp_path, passed_down, start):
+    spec = {"elements": {
+        "known": {"element_type": "entry", "values": {D_N: passed_down}},
+        "fit": {"element_type": "data_fit",
+                "objectives": {"1C": {"objective": "CurrentDriven", "model": {"type": "SPMe"},
+                                      "data": f"file:{short_csv}"}},
+                "parameters": {D_N: {"bounds": BOUNDS[D_N], "transform": "log10"}},
+                "optimizer": {"type": "ScipyMinimize", "method": "Nelder-Mead", "options": {"maxfev": 3}}},
+    }}
+    info = run_serially(spec, tmp_path)
+    ds = orchestrator.open_run(info["run_id"], tmp_path)["fit"].to_dataset()
+    np.testing.assert_allclose(ds.x.values[0, 0], start, rtol=1e-9)
