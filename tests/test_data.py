@@ -285,7 +285,7 @@ def test_explicit_current_sign_wins_over_the_cycler_default(tmp_path, rpt_rows):
         ({"cycler": "bitrode"},
          ["cycler\n  Input should be", "'arbin', 'basytec', 'biologic', 'maccor', 'neware' or 'novonix'"]),
         ({"cycler": "neware", "columns": ["Time [s]"]}, ["columns=", "cycler='neware'", "own header"]),
-        ({"cycler": "arbin"}, ["run.csv", "Arbin reader", "'Current (*)'", "a arbin export", "Check cycler="]),
+        ({"cycler": "arbin"}, ["run.csv", "Arbin reader", "'Current (*)'", "an export of that cycler", "Check cycler="]),
         ({"cycler": "biologic"}, ["run.csv", "Biologic reader says", "time/s", "Check cycler="]),
     ],
 )

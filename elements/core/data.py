@@ -404,7 +404,7 @@ def _read_cycler(path: Path, raw: bytes, cycler: str) -> pd.DataFrame:
                   for col in importer.required_cycler_cols]
         raise DataError(f"{path}: PyProBE's {name} reader found no {missing} in the file (it looks for "
                         f"columns {wanted}, * being a unit). Check cycler= (one of {', '.join(CYCLERS)}) "
-                        f"and that the file is a {cycler} export")
+                        f"and that the file is an export of that cycler")
     return frame.drop(columns="Date", errors="ignore")  # wall-clock time; Time [s] is kept
 
 
