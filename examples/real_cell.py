@@ -1,6 +1,7 @@
-"""Run examples/real_cell.yaml on a local Dask cluster and print the RMSE per rate after each step.
+"""Run examples/real_cell.yaml on a local Dask cluster, print the RMSE per rate after each step and
+write the figures of every step beside the run.
 
-Run with `python examples/real_cell.py [--workers N] [--store DIR]` (about 9 minutes on 2 cores).
+Run with `.venv/bin/python examples/real_cell.py [--workers N] [--store DIR]` (about 9 minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import orchestrator
 from clusters import closing, local_client
+from orchestrator.figures import plot
 
 HERE = Path(__file__).resolve().parent
 FITTED_ON = {"balance electrodes": ["0.1C"], "balance on the 0.1C solve": ["0.1C"], "kinetics and cooling": ["0.1C", "0.5C", "2C"], "refined": ["0.1C", "0.5C", "2C"]}
@@ -40,7 +42,8 @@ def main() -> None:
             for parameter, value in fitted["parameters"].items():
                 print(f"    {parameter:<56}{value:.4g}")
     print("1C is held back: fitted on none of the steps.")
-    print(f"results: {info['path']}  (sweepfit plot {info['run_id']} draws every fit and validation)")
+    figures = plot(info["run_id"], None, store=args.store)
+    print(f"results: {info['path']}\nfigures of every step ({len(figures)}): {figures[0].parent.parent}")
 
 
 if __name__ == "__main__":
