@@ -166,11 +166,15 @@ def _numbers(text: Optional[str], option: str, kind: type) -> Optional[list]:
 
 @data_app.command("add")
 def data_add(
-    file: Annotated[Path, typer.Argument(help="CSV or parquet measurement.")],
+    file: Annotated[Path, typer.Argument(help="CSV or parquet measurement, or a cycler's export (--cycler).")],
     name: Annotated[Optional[str], typer.Option(help="Label for listings (default: the file name).")] = None,
     column_map: Annotated[list[str], typer.Option("--column-map", help='"FILE_COLUMN=PyBaMM column,..."; repeatable.')] = [],  # noqa: B006
     columns: Annotated[Optional[str], typer.Option(help="Names for a header-less file's columns, comma-separated.")] = None,
-    current_sign: Annotated[str, typer.Option(help="positive_discharge or positive_charge.")] = "positive_discharge",
+    current_sign: Annotated[Optional[str], typer.Option(
+        help="positive_discharge (the default) or positive_charge (with --cycler, the default).")] = None,
+    cycler: Annotated[Optional[str], typer.Option(
+        help="Read the file as this cycler's own export with PyProBE: arbin, basytec, biologic, maccor, neware, "
+             "novonix.")] = None,
     steps: Annotated[Optional[str], typer.Option(help="Keep only these Step values, e.g. 5,6.")] = None,
     current: Annotated[Optional[float], typer.Option(help="Constant current [A] for files without one.")] = None,
     sep: Annotated[Optional[str], typer.Option(help="CSV separator (default: sniffed).")] = None,
@@ -180,9 +184,10 @@ def data_add(
     """Import a measurement and print its id; the same content added again gives the same id."""
     from orchestrator import measurements
 
-    options: dict[str, Any] = {"column_map": _pairs(column_map, "--column-map"), "current_sign": current_sign}
+    options: dict[str, Any] = {"column_map": _pairs(column_map, "--column-map")}
     extra = {"columns": columns.split(",") if columns else None, "steps": _numbers(steps, "--steps", int),
-             "current": current, "sep": sep, "time_range": _numbers(time_range, "--time-range", float)}
+             "current": current, "sep": sep, "time_range": _numbers(time_range, "--time-range", float),
+             "current_sign": current_sign, "cycler": cycler}
     options.update({k: v for k, v in extra.items() if v is not None})
     try:
         id_, new = measurements.add_new(file, name=name, store=store, **options)

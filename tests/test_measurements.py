@@ -12,7 +12,8 @@ import orchestrator
 from elements.core.data import DataError, load_measurements
 from orchestrator import measurements
 from orchestrator.cli import app
-from tests.conftest import D_N
+from tests.conftest import D_N, DATA
+from tests.test_data import write_neware_csv
 
 
 @pytest.fixture
@@ -88,6 +89,22 @@ def test_cli_data_add_list_show(frame, tmp_path):
     assert bad.exit_code != 0 and "FILE_COLUMN=PYBAMM_COLUMN" in bad.output
     missing = cli.invoke(app, ["data", "show", "deadbeefdead", "--store", str(tmp_path)])
     assert missing.exit_code == 2 and "no such measurement" in missing.output
+
+
+def test_cli_adds_a_cycler_export(tmp_path):
+    rows = pd.read_parquet(DATA / "lgm50_rpt_25degC.parquet").iloc[:50]
+    write_neware_csv(rows, tmp_path / "neware.csv")
+    cli = CliRunner()
+    added = cli.invoke(app, ["data", "add", str(tmp_path / "neware.csv"), "--store", str(tmp_path),
+                             "--cycler", "neware"])
+    assert added.exit_code == 0, added.output
+    with measurements.using(tmp_path):
+        [stored] = load_measurements(f"db:{added.stdout.strip().splitlines()[-1][:12]}")
+    assert stored.voltage.tolist() == pytest.approx(rows["Voltage [V]"].tolist(), abs=1e-12)
+    assert stored.current.tolist() == pytest.approx((-rows["Current [A]"]).tolist(), abs=1e-12)  # PyBaMM's sign
+    wrong = cli.invoke(app, ["data", "add", str(tmp_path / "neware.csv"), "--store", str(tmp_path),
+                             "--cycler", "arbin"])
+    assert wrong.exit_code != 0 and "Arbin reader" in wrong.output
 
 
 @pytest.mark.slow
