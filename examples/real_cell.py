@@ -14,7 +14,8 @@ from clusters import closing, local_client
 from orchestrator.figures import plot
 
 HERE = Path(__file__).resolve().parent
-FITTED_ON = {"balance electrodes": ["0.1C"], "balance on the 0.1C solve": ["0.1C"], "kinetics and cooling": ["0.1C", "0.5C", "2C"], "refined": ["0.1C", "0.5C", "2C"]}
+FITTED_ON = {"balance electrodes": ["0.1C"], "balance on the 0.1C solve": ["0.1C"],
+             "kinetics and cooling": ["0.1C", "0.5C", "2C"], "refined": ["0.1C", "0.5C", "2C"]}
 
 
 def main() -> None:
