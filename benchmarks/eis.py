@@ -106,8 +106,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from elements.circuits import Circuit
-    from elements.eis_fit import fit, fit_multistart, random_parameters, synthetic_spectra
+    from elements.eis.circuits import Circuit
+    from elements.eis.fit import fit, fit_multistart, random_parameters, synthetic_spectra
 
     circuit = Circuit(STRING)
     n = max(args.impedance_spectra, args.spectra, args.multistart_spectra)

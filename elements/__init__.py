@@ -8,11 +8,11 @@ from elements import (  # noqa: F401 - modules register their element types
     array_data_fit,
     calculation,
     data_fit,
-    eis_dataset,
     entry,
     sweep,
     validation,
 )
+from elements.eis import dataset  # noqa: F401 - registers eis_dataset
 from elements.costs import COSTS, Cost
 from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.models import MODELS

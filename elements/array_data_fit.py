@@ -8,7 +8,7 @@ Two ways to run, picked by the optimizer:
 
 - ``LevenbergMarquardt`` (objectives that give residuals and a Jacobian: EIS): keys that share a
   circuit, frequencies and weighting are split into chunks of equal size (equal shapes: JAX
-  compiles once per worker), one task per chunk, each ONE vmapped :func:`elements.eis_fit.fit`
+  compiles once per worker), one task per chunk, each ONE vmapped :func:`elements.eis.fit.fit`
   over its spectra from the same seeded starts (those of ``fit_multistart``, with the initial values
   first when every parameter has one). The dataset lies on a ``spectrum`` dimension: ``best_x``
   (spectrum x parameter), ``best_cost``, ``status``, ``message``, every start's ``end_x``,
@@ -38,15 +38,16 @@ import xarray as xr
 from pydantic import field_validator
 
 from elements import data_fit
-from elements.core import config
 from elements.core.data import DataOptions, load_measurements
 from elements.core.status import Progress, Summary
 from elements.element import ELEMENTS, Context, ElementType, Result
+from elements.fit.driver import chunk_count
+from elements.fit.spec import DataFitSpec, inputs
 from elements.objectives import Objective, ObjectiveKind
 from elements.optimizers.levenberg_marquardt import LevenbergMarquardt
 
 
-class ArrayDataFitSpec(data_fit.DataFitSpec):
+class ArrayDataFitSpec(DataFitSpec):
     element_type: Literal["array_data_fit"]  # type: ignore[assignment]
 
     @field_validator("objectives", mode="before")
@@ -54,6 +55,11 @@ class ArrayDataFitSpec(data_fit.DataFitSpec):
     def _keys_as_text(cls, value: Any) -> Any:
         # YAML reads `298.15:` as a number; the stored spec (JSON) as text: text throughout.
         return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    def fit_problems(self) -> list[dict[str, frozenset[str]]]:
+        """Each key is a fit problem of its own."""
+        [every] = super().fit_problems()
+        return [{name: offered} for name, offered in every.items()]
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ def _least_squares(spec: ArrayDataFitSpec, ctx: Context, found: list[Key]) -> Re
     n_starts = optimizer.n_starts or spec.multistarts
     # Starts depend on the parameters' names, bounds and the seed only, so every batch shares them.
     starts = optimizer.starts(problems[0], lower, upper, n=n_starts, x0=x0)
-    n_chunks = spec.chunks or config.get("fit.chunks") or ctx.workers * int(config.get("fit.chunks-per-thread"))
+    n_chunks = chunk_count(spec.chunks, ctx.workers)
     items = _chunks(problems, n_chunks)
 
     n, d = len(found), len(params)
@@ -192,7 +198,7 @@ def _spectra_dataset(
     spec: ArrayDataFitSpec, found: list[Key], fitted: dict[str, np.ndarray], starts: np.ndarray
 ) -> xr.Dataset:
     """Each spectrum's best start, and every start's end point, cost, status and iterations."""
-    from elements.eis_fit import FitStatus
+    from elements.eis.fit import FitStatus
 
     names = list(spec.parameters)
     end_cost = fitted["end_cost"]
@@ -280,4 +286,4 @@ def _per_key(spec: ArrayDataFitSpec, ctx: Context, found: list[Key]) -> Result:
     return Result(parameters=dict(ctx.parameters), datasets=datasets, summary=Summary(counts=counts))
 
 
-ELEMENTS.register("array_data_fit", ElementType(ArrayDataFitSpec, run, data_fit.inputs))
+ELEMENTS.register("array_data_fit", ElementType(ArrayDataFitSpec, run, inputs))

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
 
 from elements.core.registry import Registry, unknown_name
@@ -182,3 +183,31 @@ def _explained(error: Any, cls: type[Kind]) -> dict[str, Any]:
     options = [name for name in cls.model_fields if name != "type"]
     message = unknown_name("option", error["loc"][0], options, of=cls.__name__)
     return {"type": "value_error", "loc": error["loc"], "input": error["input"], "ctx": {"error": ValueError(message)}}
+
+
+class Span(Strict):
+    """``{linspace: [a, b, n]}`` or ``{logspace: [a, b, n]}`` (n values log-evenly between a and b)."""
+
+    linspace: tuple[float, float, int] | None = None
+    logspace: tuple[float, float, int] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Span:
+        given = [k for k in ("linspace", "logspace") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of linspace: [a, b, n] or logspace: [a, b, n]")
+        a, b, n = getattr(self, given[0])
+        if n < 1:
+            raise ValueError(f"{given[0]} needs n >= 1 values, got {n}")
+        if given[0] == "logspace" and (a <= 0 or b <= 0):
+            raise ValueError(f"logspace needs positive ends, got [{a}, {b}]")
+        return self
+
+    @property
+    def n(self) -> int:
+        return (self.linspace or self.logspace)[2]
+
+    def values(self) -> list[float]:
+        if self.linspace:
+            return np.linspace(*self.linspace).tolist()
+        return np.geomspace(*self.logspace).tolist()

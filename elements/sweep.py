@@ -29,37 +29,9 @@ from elements.core.storage import consolidate
 from elements.core.status import Progress, Summary
 from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.models import MODELS, unknown_parameters
-from elements.schema import ModelSpec, ParameterSetName, Strict, check_bounds
+from elements.schema import ModelSpec, ParameterSetName, Span, Strict, check_bounds
 from elements.sweep_outputs import SUMMARIES, empty, needed, reader
 from elements.sweep_store import Layout
-
-
-class Span(Strict):
-    """``{linspace: [a, b, n]}`` or ``{logspace: [a, b, n]}`` (n values log-evenly between a and b)."""
-
-    linspace: tuple[float, float, int] | None = None
-    logspace: tuple[float, float, int] | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> Span:
-        given = [k for k in ("linspace", "logspace") if getattr(self, k) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of linspace: [a, b, n] or logspace: [a, b, n]")
-        a, b, n = getattr(self, given[0])
-        if n < 1:
-            raise ValueError(f"{given[0]} needs n >= 1 values, got {n}")
-        if given[0] == "logspace" and (a <= 0 or b <= 0):
-            raise ValueError(f"logspace needs positive ends, got [{a}, {b}]")
-        return self
-
-    @property
-    def n(self) -> int:
-        return (self.linspace or self.logspace)[2]
-
-    def values(self) -> list[float]:
-        if self.linspace:
-            return np.linspace(*self.linspace).tolist()
-        return np.geomspace(*self.logspace).tolist()
 
 
 class Range(Strict):

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from elements.core.status import Summary
 from elements.costs import COSTS
-from elements.data_fit import inputs
+from elements.fit.spec import inputs
 from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.objectives import OBJECTIVES, legacy
 from elements.schema import Strict, kind_of

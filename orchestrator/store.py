@@ -7,7 +7,7 @@ Layout::
         _elements/<element>.json        each element's record: status, progress, summary, error
         _previews/<element>.json        a running fit's best traces, for the monitor
         cancel-requested                present once `sweepfit cancel` asked the run to stop
-        _progress/<element>/            a running fit's journal: each generation so far (elements.fit_journal)
+        _progress/<element>/            a running fit's journal: each generation so far (elements.fit.journal)
         <element>/                      the element's datasets (+ child groups such as traces/<objective>)
 
 Each record has one writer — the process that runs the run's lifecycle writes ``_run.json``, an
@@ -30,7 +30,7 @@ from typing import Any
 import xarray as xr
 import zarr
 
-from elements import fit_journal
+from elements.fit import journal as fit_journal
 from elements.core import config
 from elements.core.status import Status
 from elements.core.storage import consolidate, read_json, write_json

@@ -12,8 +12,8 @@ from impedance.models.circuits import CustomCircuit
 from impedance.models.circuits.elements import circuit_elements
 from jax.typing import ArrayLike
 
-from elements.circuits import CIRCUIT_ELEMENTS, Circuit
-from elements.eis_fit import _residual
+from elements.eis.circuits import CIRCUIT_ELEMENTS, Circuit
+from elements.eis.fit import _residual
 
 F = np.logspace(-4, 6, 41)
 W = 2 * np.pi * F

@@ -12,9 +12,9 @@ import zarr
 from impedance import preprocessing
 
 import orchestrator
-from elements import eis_dataset
-from elements.circuits import Circuit
-from elements.eis_fit import fit, random_parameters, synthetic_spectra
+from elements.eis import dataset as eis_dataset
+from elements.eis.circuits import Circuit
+from elements.eis.fit import fit, random_parameters, synthetic_spectra
 from elements.element import Context
 from orchestrator import figures
 from orchestrator.spec import SpecError, load_pipeline
@@ -206,18 +206,19 @@ def test_levenberg_marquardt_names_objectives_without_residuals(tmp_path):
     lm = {"type": "LevenbergMarquardt"}
     spec = {"elements": {"fit": {"element_type": "data_fit", "objectives": {"1C": current_driven},
                                  "parameters": fitted, "optimizer": lm}}}
-    with pytest.raises(TypeError, match=r"objective\(s\) '1C' \(SimulatedSeries\) do not"):
-        run_serially(spec, tmp_path)
+    # checked with the spec, before anything runs
+    with pytest.raises(SpecError, match=r"elements.fit: optimizer: LevenbergMarquardt needs .*'1C' give no least"):
+        load_pipeline(spec)
     spec["elements"]["fit"]["element_type"] = "array_data_fit"
-    with pytest.raises(TypeError, match=r"key\(s\) '1C' \(CurrentDriven\) do not"):
-        run_serially(spec, tmp_path)
+    with pytest.raises(SpecError, match=r"elements.fit: optimizer: LevenbergMarquardt needs .*'1C' give no least"):
+        load_pipeline(spec)
 
 
 def test_levenberg_marquardt_fits_one_objective_at_a_time(spectra_folder, tmp_path):
     folder, _ = spectra_folder
     spec = {"elements": {"fit": {"element_type": "data_fit", "objectives": {"all": eis(f"folder:{folder}")},
                                  "parameters": parameters(BOUNDS), "optimizer": {"type": "LevenbergMarquardt"}}}}
-    with pytest.raises(ValueError, match="fits one objective at a time; this fit has 50.*array_data_fit"):
+    with pytest.raises(TypeError, match="fits one objective at a time; this fit has 50.*array_data_fit"):
         run_serially(spec, tmp_path)
 
 

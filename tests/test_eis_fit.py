@@ -11,8 +11,8 @@ from impedance import preprocessing
 from impedance.models.circuits import CustomCircuit
 from scipy.stats import qmc
 
-from elements.circuits import Circuit
-from elements.eis_fit import FitStatus, fit, fit_multistart, random_parameters, synthetic_spectra
+from elements.eis.circuits import Circuit
+from elements.eis.fit import FitStatus, fit, fit_multistart, random_parameters, synthetic_spectra
 
 EXAMPLE = Path(__file__).parent / "data" / "eis_example_liion.csv"
 STRING = "R0-p(R1,C1)-p(R2-Wo1,C2)"

@@ -21,7 +21,7 @@ from elements import engine
 from elements.core.storage import read_json
 from elements.data_fit import run
 from elements.element import Context
-from elements.fit_journal import Journal, folder
+from elements.fit.journal import Journal, folder
 from orchestrator.cli import app
 from orchestrator.lifecycle import prepare
 from orchestrator.spec import SpecError, load_pipeline

@@ -12,7 +12,7 @@ import xarray as xr
 import orchestrator
 from elements import engine
 from elements.costs import COSTS
-from elements.data_fit import evaluate
+from elements.fit.evaluation import evaluate
 from orchestrator import store as stores
 from orchestrator.lifecycle import prepare
 from orchestrator.spec import load_pipeline
@@ -67,7 +67,8 @@ def test_entry_values_flow_into_later_elements(short_csv, tmp_path):
 
 def test_failing_candidate_is_data_not_a_crash(short_problem):
     X = np.array([[3.3e-14, 4e-15], [np.nan, 4e-15], [3.3e-14, 4e-15]])
-    costs, status, messages, _ = evaluate([short_problem], X)
+    found = evaluate([short_problem], X)
+    costs, status, messages = found.cost, found.status, found.message
     assert status == ["ok", "infeasible", "ok"]
     assert np.isinf(costs[1]) and np.isfinite(costs[[0, 2]]).all()
     assert "input" in messages[1].lower() or "error" in messages[1].lower()
@@ -122,9 +123,9 @@ def test_folder_source_makes_one_objective_per_file(short_csv, tmp_path):
 
 def test_weighted_objectives_add_up(short_problem):
     X = np.array([[2e-14, 5e-15]])
-    [single], *_ = evaluate([short_problem], X)
+    [single] = evaluate([short_problem], X).cost
     heavy = dataclasses.replace(short_problem, weight=3.0)
-    [combined], *_ = evaluate([short_problem, heavy], X)
+    [combined] = evaluate([short_problem, heavy], X).cost
     assert combined == pytest.approx(4 * single)
 
 

@@ -15,8 +15,10 @@ import pytest
 from scipy.optimize import OptimizeResult
 
 import orchestrator
-from elements.data_fit import natural, optimize
+from elements.core.problem import FitProblem
 from elements.element import serial_map
+from elements.fit.driver import optimize
+from elements.fit.evaluation import natural
 from elements.optimizers import Optimizer
 from elements.optimizers.scipy_minimize import ScipyMinimize
 from orchestrator.spec import SpecError, load_pipeline
@@ -59,13 +61,13 @@ class Probe(Optimizer):
     h: float
     found: Any = None
 
-    def minimize(self, objective, bounds, *, x0):
+    def minimize(self, problem, *, x0):
         y = np.array(self.y)
-        costs, gradients = objective.value_and_grad(y[None, :])
+        costs, gradients = problem.value_and_grad(y[None, :])
         stencil = np.vstack([y + self.h * np.eye(len(y)), y - self.h * np.eye(len(y))])
         # the differences of the function the optimizer minimises: costs of solves with sensitivities
-        around, _ = objective.value_and_grad(stencil)
-        plain = objective(y[None, :])
+        around, _ = problem.value_and_grad(stencil)
+        plain = problem.cost(y[None, :])
         d = len(y)
         self.found = (costs[0], gradients[0], (around[:d] - around[d:]) / (2 * self.h), plain[0])
         return OptimizeResult(x=y, fun=costs[0], nit=1, success=True, message="probed")
@@ -123,17 +125,11 @@ def test_a_priors_gradient_joins_the_sensitivity_gradient(clean_csv):
     assert np.all(np.abs(gradient - alone.found[1]) > 1e-3)  # the prior moved the gradient
 
 
-def test_least_squares_refuses_priors(clean_csv, tmp_path):
+def test_least_squares_refuses_priors(clean_csv):
     pipeline = fit(clean_csv, {"type": "ScipyLeastSquares"})
     pipeline["elements"]["fit"]["priors"] = {D_N: {"type": "Normal", "mean": 3e-14, "std": 1e-14}}
-    info = run_serially_failing(pipeline, tmp_path)
-    assert "priors are not a sum of squares" in info
-
-
-def run_serially_failing(pipeline: dict, store: Path) -> str:
-    with pytest.raises(Exception) as caught:
-        run_serially(pipeline, store)
-    return str(caught.value)
+    with pytest.raises(SpecError, match="priors are not a sum of squares"):
+        load_pipeline(pipeline)
 
 
 def test_lbfgsb_with_sensitivities_reaches_the_truth_in_few_solves(clean_csv, tmp_path):
@@ -160,14 +156,15 @@ def test_least_squares_reaches_the_truth_in_few_solves(clean_csv, tmp_path):
 
 @pytest.mark.parametrize("optimizer", [{"type": "ScipyMinimize", "method": "L-BFGS-B"}, {"type": "ScipyLeastSquares"}],
                          ids=lambda o: o["type"])
-def test_a_failing_solve_in_a_gradient_fit_is_data(clean_csv, tmp_path, optimizer):
-    # an initial concentration above the electrode's maximum has no consistent initial state
+def test_a_gradient_fit_whose_every_solve_failed_ends_failed(clean_csv, tmp_path, optimizer):
+    # an initial concentration above the electrode's maximum has no consistent initial state: the
+    # gradient methods stop at the start, so nothing solved and there is no fitted value to report
+    from elements.data_fit import FitFailed
+
     parameters = {D_N: {"bounds": [1e-15, 1e-12], "transform": "log10", "initial_value": 3.3e-14},
                   C_N: {"bounds": [20000, 40000], "initial_value": 38000}}
-    info, ds = fitted(fit(clean_csv, optimizer, parameters), tmp_path)
-    assert info["status"] == "completed"
-    assert ds.status.values[0] == "infeasible" and "non-positive at initial conditions" in ds.message.values[0]
-    assert np.isinf(ds.cost.values[0]) and np.isnan(ds.gradient.values[0]).all()
+    with pytest.raises(FitFailed, match=r"all \d+ evaluations failed; \d+ of them: .*non-positive at initial conditions"):
+        run_serially(fit(clean_csv, optimizer, parameters), tmp_path)
 
 
 def test_gradient_options_are_checked(clean_csv):
@@ -189,12 +186,13 @@ def test_objectives_without_sensitivities_say_so(clean_csv, tmp_path):
     spec = fit(clean_csv, {"type": "ScipyLeastSquares"}, type="Experiment",
                experiment=["Discharge at 5 A for 600 seconds"])
     spec["elements"]["fit"]["objectives"]["1C"].pop("objective")
-    with pytest.raises(Exception, match=r"'1C' \(ExperimentSeries\) give no sensitivities"):
-        run_serially(spec, tmp_path)
-    with pytest.raises(TypeError, match="plain function"):
-        ScipyMinimize(gradient="sensitivities").minimize(lambda Y: np.zeros(len(Y)), [(0, 1)], x0=None)
+    with pytest.raises(SpecError, match=r"elements.fit: optimizer: ScipyLeastSquares needs .* '1C' give no sensitivities"):
+        load_pipeline(spec)
+    with pytest.raises(TypeError, match="not given to FitProblem.of"):
+        ScipyMinimize(gradient="sensitivities").minimize(FitProblem.of(lambda Y: np.zeros(len(Y)), [(0, 1)]), x0=None)
     # asked for nothing, a gradient method falls back to finite differences there
-    found = ScipyMinimize(options={"maxiter": 2}).minimize(lambda Y: np.sum(Y**2, axis=1), [(-1, 1)], x0=None)
+    found = ScipyMinimize(options={"maxiter": 2}).minimize(FitProblem.of(lambda Y: np.sum(Y**2, axis=1), [(-1, 1)]),
+                                                            x0=None)
     assert found.fun == pytest.approx(0.0, abs=1e-8)
 
 

@@ -177,7 +177,7 @@ def test_pulse(tmp_path):
 
 
 def test_eis(tmp_path):
-    from elements.circuits import Circuit
+    from elements.eis.circuits import Circuit
 
     frequency = np.logspace(-1, 4, 30)
     z = np.asarray(Circuit("R0-p(R1,C1)").impedance([0.01, 0.02, 5.0], frequency))

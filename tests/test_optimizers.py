@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import orchestrator
-from elements.data_fit import InitialGuessSampler
+from elements.core.problem import FitProblem
+from elements.fit.spec import InitialGuessSampler
 from elements.optimizers import OPTIMIZERS
 from elements.optimizers.scipy_minimize import ScipyMinimize
 from orchestrator.spec import SpecError, load_pipeline
@@ -114,7 +115,7 @@ def test_pints_loop_follows_pints_own_controller(method):
 
     outside = np.random.get_state()
     ours = OPTIMIZERS[method](seed=3, popsize=8, maxiter=60, max_unchanged_iterations=1000)
-    result = ours.minimize(quadratic, [(0, 5), (-3, 3)], x0=None)
+    result = ours.minimize(FitProblem.of(quadratic, [(0, 5), (-3, 3)]), x0=None)
     assert all(np.array_equal(a, b) for a, b in zip(outside, np.random.get_state()))  # caller's RNG untouched
 
     np.random.seed(3)
@@ -137,8 +138,8 @@ def test_cmaes_is_seeded_and_keeps_to_the_bounds():
         return quadratic(X)
 
     bounds = [(2.5, 5.0), (-3.0, 3.0)]  # the minimum (2, -1) lies outside: the answer is on the bound
-    first = OPTIMIZERS["CMAES"](seed=7, tolx=1e-8).minimize(recorded, bounds, x0=None)
-    again = OPTIMIZERS["CMAES"](seed=7, tolx=1e-8).minimize(quadratic, bounds, x0=None)
+    first = OPTIMIZERS["CMAES"](seed=7, tolx=1e-8).minimize(FitProblem.of(recorded, bounds), x0=None)
+    again = OPTIMIZERS["CMAES"](seed=7, tolx=1e-8).minimize(FitProblem.of(quadratic, bounds), x0=None)
     np.testing.assert_array_equal(first.x, again.x)
     X = np.vstack(seen)
     assert (X[:, 0] >= 2.5).all() and (X[:, 0] <= 5).all() and (np.abs(X[:, 1]) <= 3).all()

@@ -105,6 +105,10 @@ class Summary(Record):
     iterations: int | None = None
     metrics: dict[str, dict[str, Any]] = {}
     counts: dict[str, Any] = {}
+    # a fit: whether the optimizer's own convergence criterion was met, else why it stopped (a budget)
+    converged: bool | None = None
+    stopped: str | None = None
+    notes: list[str] = []  # what a reader of the result must know (a refinement that did not improve, ...)
 
     _finite = field_validator("cost")(lambda cls, v: _finite(v))
 
@@ -126,4 +130,7 @@ class Summary(Record):
             out.append(f"{objective}: {values}" + (f"  ({status})" if status not in (None, "ok") else ""))
         if self.counts:
             out.append(", ".join(f"{k} {v}" for k, v in self.counts.items()))
+        if self.converged is not None:
+            out.append("converged" if self.converged else f"NOT converged: {self.stopped}")
+        out.extend(self.notes)
         return out

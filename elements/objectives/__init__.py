@@ -13,12 +13,13 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
 from pydantic import Field
 
+from elements.core.problem import GRADIENT, missing
 from elements.core.registry import Registry
 from elements.costs import COSTS, Cost
 from elements.engine import Outcome
@@ -65,7 +66,7 @@ class Objective:
 
     def value_and_grad(self, X: np.ndarray, *, residuals: bool = False) -> list[Gradient]:
         """One :class:`Gradient` per row of ``X`` (natural units), from one solve with sensitivities."""
-        raise TypeError(without_gradient([self]))
+        raise TypeError(missing({self.name: frozenset()}, priors=False)[GRADIENT])
 
     def least_squares(self) -> Any:
         """This objective as a least-squares problem (residuals with a Jacobian) for ``LevenbergMarquardt``,
@@ -74,7 +75,13 @@ class Objective:
 
 
 class ObjectiveKind(Kind):
-    """Spec side: the options of one kind of objective, as written in a pipeline."""
+    """Spec side: the options of one kind of objective, as written in a pipeline.
+
+    ``provides`` names what its objectives give a fit problem besides costs (``"gradient"``,
+    ``"residuals"``, ``"least_squares"``), so an optimizer that needs more is a spec error.
+    """
+
+    provides: ClassVar[frozenset[str]] = frozenset()
 
     weight: float = Field(1.0, gt=0)
     cost: kind_of(COSTS) | None = Field(None, description="this objective's own cost, in place of the fit's")
@@ -97,16 +104,6 @@ class ObjectiveKind(Kind):
 OBJECTIVES: Registry[type[ObjectiveKind]] = Registry("objective")
 
 
-def without_gradient(objectives: list[Objective]) -> str:
-    """Why these objectives cannot give a fit exact gradients ("" when all of them can)."""
-    missing = [f"{o.name!r} ({type(o).__name__})" for o in objectives if not o.has_gradient]
-    if not missing:
-        return ""
-    return (f"objective(s) {', '.join(missing)} give no sensitivities (an Experiment, EIS and electrode "
-            "balancing do not; a current drive, CurrentDriven or Pulse, does): fit them with finite differences "
-            "({type: ScipyMinimize, gradient: central}) or a population optimizer")
-
-
 def legacy(value: dict[str, Any]) -> dict[str, Any]:
     """Accept ``{"objective": NAME, ...}`` and ``{"type": NAME, "options": {...}}`` alike."""
     value = dict(value)
@@ -123,4 +120,4 @@ def legacy(value: dict[str, Any]) -> dict[str, Any]:
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["OBJECTIVES", "Gradient", "Objective", "ObjectiveKind", "legacy", "without_gradient"]
+__all__ = ["OBJECTIVES", "Gradient", "Objective", "ObjectiveKind", "legacy"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -56,6 +56,7 @@ class CurrentDriven(ObjectiveKind):
     ``ParameterValues.set_initial_state`` computes them.
     """
 
+    provides: ClassVar[frozenset[str]] = frozenset({"gradient", "residuals"})  # sensitivities of a current drive
     type: Literal["CurrentDriven"] = "CurrentDriven"
     data: DataInput
     model: ModelSpec = Field(default_factory=ModelSpec)

@@ -13,22 +13,21 @@ elements (an ``entry``), so a ``validation`` checks the values fitted upstream.
 The cost is the weighted sum of squared residuals of the real and imaginary parts,
 ``sum_k (w'_k (Z'_model - Z'_data))^2 + (w''_k (Z''_model - Z''_data))^2``, with ``w = 1`` (``unit``),
 ``w' = 1/|Z'_data|`` and ``w'' = 1/|Z''_data|`` (``proportional``), or ``w = 1/|Z_data|``
-(``modulus``, impedance.py's ``weight_by_modulus``): twice what :func:`elements.eis_fit.fit` minimises,
+(``modulus``, impedance.py's ``weight_by_modulus``): twice what :func:`elements.eis.fit.fit` minimises,
 so every optimizer minimises the same function and ``LevenbergMarquardt`` solves it directly. The
 fit element's ``cost:`` does not apply to EIS objectives; a validation's RMSE, MAE and Max are taken
 over the unweighted residuals, in Ohm.
 
 JAX is imported on first use (a spec is validated, an objective built), not when sweepfit starts;
-its 64-bit mode is switched on then (see :mod:`elements.circuits`).
+its 64-bit mode is switched on then (see :mod:`elements.eis.circuits`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import xarray as xr
@@ -47,92 +46,15 @@ from elements.objectives import OBJECTIVES, Objective, ObjectiveKind
 from elements.objectives.current_driven import label
 
 if TYPE_CHECKING:
-    from elements.circuits import Circuit
-    from elements.eis_fit import FitResult
+    from elements.eis.fit import FitResult
 
 FREQUENCY, Z_REAL, Z_IMAG = "Frequency [Hz]", "Z_real [Ohm]", "Z_imag [Ohm]"
 SPECTRUM = (FREQUENCY, Z_REAL, Z_IMAG)
 
 
-def parse(string: str) -> Circuit:
-    """The circuit of an impedance.py string; a ValueError that points at a malformed part."""
-    from elements.circuits import Circuit
-
-    return Circuit(string)
-
-
-@lru_cache(maxsize=64)
-def fitted_circuit(string: str, names: tuple[str, ...], held: tuple[tuple[str, float], ...]) -> Circuit:
-    """``string``'s circuit as a function of ``names`` in that order, its other parameters at ``held``.
-
-    Cached per process: a worker builds (and JAX compiles) each circuit once, whatever the number
-    of tasks that use it.
-
-    Examples
-    --------
-    >>> circuit = fitted_circuit("R0-p(R1,C1)", ("C1", "R1"), (("R0", 0.01),))
-    >>> circuit.parameter_names
-    ('C1', 'R1')
-    >>> round(float(circuit.impedance([5.0, 0.02], [1e-6]).real[0]), 6)  # R0 + R1 at low frequency
-    0.03
-    """
-    full = parse(string)
-    if names == full.parameter_names and not held:
-        return full
-    return _held_class()(string, names, dict(held))
-
-
-@lru_cache(maxsize=1)
-def _held_class() -> type:
-    """The class of circuits with held parameters; made on first use, so JAX loads only when needed."""
-    from elements.circuits import Circuit
-
-    class Held(Circuit):
-        """A circuit whose parameters ``names`` (in that order) are free and the rest held at values.
-
-        :func:`elements.eis_fit.fit` takes it as any circuit, so it fits a subset of the parameters,
-        in the fit's order.
-        """
-
-        def __init__(self, string: str, names: tuple[str, ...], held: dict[str, float]) -> None:
-            super().__init__(string)
-            full = self.parameter_names
-            index = [full.index(name) for name in names]
-            self.held = tuple(sorted(held.items()))
-            self._free = np.array(index, dtype=int)
-            self._values = np.array([held.get(name, np.nan) for name in full], dtype=float)
-            self.parameter_names = tuple(names)
-            self.units = tuple(self.units[i] for i in index)
-            lower, upper = self.default_bounds
-            self.default_bounds = (lower[index], upper[index])
-            self.log_scaled = self.log_scaled[index]
-
-        def _impedance(self, params: Any, f: Any) -> Any:
-            import jax.numpy as jnp
-
-            if params.ndim == 0 or params.shape[-1] != self.n_parameters:
-                raise ValueError(f"{self!r} takes {self.n_parameters} parameters ({', '.join(self.parameter_names)}) "
-                                 f"along the last axis; got params of shape {params.shape}")
-            values = jnp.broadcast_to(self._values, (*params.shape[:-1], len(self._values)))
-            values = values.at[..., self._free].set(params)
-            return self._evaluate([values[..., i, None] for i in range(len(self._values))], 2 * jnp.pi * f)
-
-        def __repr__(self) -> str:
-            return f"Circuit({self.string!r}, free {self.parameter_names}, held {dict(self.held)})"
-
-        def __eq__(self, other: object) -> bool:
-            return isinstance(other, Held) and (other.string, other.parameter_names, other.held) == (
-                self.string, self.parameter_names, self.held)
-
-        def __hash__(self) -> int:
-            return hash((Held, self.string, self.parameter_names, self.held))
-
-    return Held
-
-
 @dataclass(frozen=True, eq=False)
 class CircuitProblem:
-    """One spectrum's least-squares problem, as :func:`elements.eis_fit.fit` takes it (a ``LeastSquares``)."""
+    """One spectrum's least-squares problem, as :func:`elements.eis.fit.fit` takes it (a ``LeastSquares``)."""
 
     circuit: str
     names: tuple[str, ...]
@@ -146,7 +68,8 @@ class CircuitProblem:
         return self.circuit, self.names, self.held, self.weighting, self.frequency.tobytes()
 
     def sample(self, n: int, *, lower: np.ndarray, upper: np.ndarray, seed: int) -> np.ndarray:
-        from elements.eis_fit import random_parameters
+        from elements.eis.circuits import fitted_circuit
+        from elements.eis.fit import random_parameters
 
         circuit = fitted_circuit(self.circuit, self.names, self.held)
         return random_parameters(circuit, n, bounds=(lower, upper), seed=seed, latin_hypercube=True)
@@ -155,7 +78,8 @@ class CircuitProblem:
         self, problems: Sequence[CircuitProblem], starts: np.ndarray, *, lower: np.ndarray, upper: np.ndarray,
         max_iterations: int, ftol: float, xtol: float,
     ) -> FitResult:
-        from elements.eis_fit import fit
+        from elements.eis.circuits import fitted_circuit
+        from elements.eis.fit import fit
 
         if any(p.batch != self.batch for p in problems):
             raise ValueError("a batch of EIS problems needs one circuit, one set of frequencies and one weighting")
@@ -183,6 +107,8 @@ class Spectrum(Objective):
     source: str = ""
 
     def solve(self, X: np.ndarray) -> list[engine.Outcome]:
+        from elements.eis.circuits import fitted_circuit
+
         X = np.atleast_2d(np.asarray(X, dtype=float))
         z = np.asarray(fitted_circuit(self.circuit, self.names, self.held).impedance(X, self.frequency))
         finite = np.isfinite(z).all(axis=1)
@@ -194,9 +120,9 @@ class Spectrum(Objective):
             return float("inf")
         if cost is not None:  # a validation's metrics: unweighted, in Ohm
             return cost(_stacked(outcome.value), _stacked(self.impedance))
-        from elements.eis_fit import _weights
+        from elements.eis.fit import residual_weights
 
-        w_real, w_imag = _weights(self.impedance, self.weighting)
+        w_real, w_imag = residual_weights(self.impedance, self.weighting)
         residual = outcome.value - self.impedance
         return float(np.sum((w_real * residual.real) ** 2) + np.sum((w_imag * residual.imag) ** 2))
 
@@ -233,6 +159,7 @@ class EIS(ObjectiveKind):
     ["unknown parameter 'R2' of circuit 'R0-p(R1,C1)'; valid parameters: 'C1', 'R0', 'R1'."]
     """
 
+    provides: ClassVar[frozenset[str]] = frozenset({"least_squares"})  # a circuit's residuals, fitted in JAX
     type: Literal["EIS"] = "EIS"
     circuit: str = Field(description="impedance.py's circuit string, such as R0-p(R1,C1)-p(R2-Wo1,C2)")
     data: DataInput
@@ -267,6 +194,8 @@ class EIS(ObjectiveKind):
     @field_validator("circuit")
     @classmethod
     def _circuit(cls, string: str) -> str:
+        from elements.eis.circuits import parse
+
         return parse(string).string
 
     @field_validator("frequency_range")
@@ -284,6 +213,8 @@ class EIS(ObjectiveKind):
         return self
 
     def unknown_parameters(self, names: list[str]) -> list[str]:
+        from elements.eis.circuits import parse
+
         known = parse(self.circuit).parameter_names
         return [unknown_name("parameter", n, known, of=f"circuit {self.circuit!r}") for n in names if n not in known]
 
@@ -314,6 +245,8 @@ class EIS(ObjectiveKind):
     def build(
         self, name: str, *, inputs: tuple[str, ...], existing: dict[str, float], cost: Cost, base_dir: Path
     ) -> list[Spectrum]:
+        from elements.eis.circuits import parse
+
         known = parse(self.circuit).parameter_names
         unknown = self.unknown_parameters(list(inputs))
         if unknown:
@@ -340,4 +273,4 @@ class EIS(ObjectiveKind):
         return objectives
 
 
-__all__ = ["EIS", "FREQUENCY", "SPECTRUM", "Z_IMAG", "Z_REAL", "CircuitProblem", "Spectrum", "fitted_circuit"]
+__all__ = ["EIS", "FREQUENCY", "SPECTRUM", "Z_IMAG", "Z_REAL", "CircuitProblem", "Spectrum"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -39,6 +39,7 @@ class Experiment(CurrentDriven):
     'Experiment'
     """
 
+    provides: ClassVar[frozenset[str]] = frozenset()  # PyBaMM gives no sensitivities through an Experiment
     type: Literal["Experiment"] = "Experiment"  # type: ignore[assignment]
     experiment: list[str | list[str]] = Field(min_length=1)
     period: str | None = None

@@ -1,9 +1,11 @@
 """Optimizers, chosen by ``type``. Each kind is one module in this package.
 
 A kind is a pydantic model whose fields are its options (so impossible options are rejected with
-the spec), registered in :data:`OPTIMIZERS`. :meth:`Optimizer.minimize` receives a vectorised
-objective — rows of candidates in search space in, costs out — and hands it whole populations,
-which the data_fit element fans out over the cluster. Every module here is imported on start-up;
+the spec), registered in :data:`OPTIMIZERS`. :meth:`Optimizer.minimize` receives a
+:class:`~elements.core.problem.FitProblem` — the search box, the vectorised cost of a population
+and, where the objectives give them, gradients or residuals — and hands its cost whole populations,
+which the data_fit element fans out over the cluster. :meth:`Optimizer.needs` declares what else of
+the problem a kind uses; a fit that cannot give it is a spec error. Every module here is imported on start-up;
 other packages add kinds through the ``sweepfit.optimizers`` entry-point group.
 """
 
@@ -11,17 +13,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import model_validator
 from scipy.optimize import OptimizeResult
 
+from elements.core.problem import FitProblem, Method, Vectorised
 from elements.core.registry import Registry
 from elements.schema import Kind
-
-Vectorised = Callable[[np.ndarray], np.ndarray]  # (n, d) search-space rows -> (n,) costs
 
 
 # ionworks-schema writes these stopping rules of its own ask/tell loop into every CMAES, PSO and XNES
@@ -34,7 +34,7 @@ ASK_TELL_DEFAULTS = {"log_to_screen": False, "min_iterations": 1, "max_evaluatio
 BY_METHOD = ("AskTellOptimizer", "Pints")
 
 
-class Optimizer(Kind):
+class Optimizer(Kind, Method):
     """Options of one optimizer; :meth:`minimize` runs it.
 
     ``ionworks_fields`` maps ionworks-schema's names of options to this optimizer's (a dotted
@@ -63,10 +63,9 @@ class Optimizer(Kind):
                 value.pop(name)
         return value
 
-    def minimize(
-        self, objective: Vectorised, bounds: list[tuple[float, float]], *, x0: np.ndarray | None
-    ) -> OptimizeResult:
-        """Minimise within ``bounds``; the result has ``x``, ``fun``, ``nit``, ``success``, ``message``."""
+    def minimize(self, problem: FitProblem, *, x0: np.ndarray | None) -> OptimizeResult:
+        """Minimise ``problem`` within its bounds from ``x0`` (search space; None: the method's own start);
+        the result has ``x``, ``fun``, ``nit``, ``nfev``, ``success``, ``message``."""
         raise NotImplementedError
 
 
@@ -83,4 +82,4 @@ def by_method(value: dict[str, Any]) -> dict[str, Any]:
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["OPTIMIZERS", "Optimizer", "Vectorised", "by_method"]
+__all__ = ["OPTIMIZERS", "FitProblem", "Optimizer", "Vectorised", "by_method"]

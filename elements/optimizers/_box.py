@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from elements.optimizers import Vectorised
+from elements.core.problem import Vectorised
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 from scipy.optimize import OptimizeResult
 
-from elements.optimizers import Optimizer, Vectorised
+from elements.optimizers import FitProblem, Optimizer
 from elements.optimizers._box import UnitBox
 
 _GLOBAL_RNG = threading.Lock()
@@ -61,13 +61,11 @@ class PintsOptimizer(Optimizer):
     def configure(self, optimiser: Any) -> None:
         """Set method-specific hyper-parameters on a new pints optimiser."""
 
-    def minimize(
-        self, objective: Vectorised, bounds: list[tuple[float, float]], *, x0: np.ndarray | None
-    ) -> OptimizeResult:
+    def minimize(self, problem: FitProblem, *, x0: np.ndarray | None) -> OptimizeResult:
         import pints
 
-        box = UnitBox.of(bounds)
-        f = box.wrap(objective)
+        box = UnitBox.of(problem.bounds)
+        f = box.wrap(problem.cost)
         rng = np.random.RandomState(self.seed)
         with numpy_global_rng(rng):
             boundaries = pints.RectangularBoundaries(np.zeros(box.dim), np.ones(box.dim))

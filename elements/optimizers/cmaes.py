@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 from scipy.optimize import OptimizeResult
 
-from elements.optimizers import OPTIMIZERS, Optimizer, Vectorised
+from elements.optimizers import OPTIMIZERS, FitProblem, Optimizer
 from elements.optimizers._box import UnitBox
 
 # Stops that mean the search converged; the others (maxiter, maxfevals, flat or stagnating fitness,
@@ -48,13 +48,11 @@ class CMAES(Optimizer):
     tolstagnation: int | None = Field(None, ge=1)
     tolflatfitness: int | None = Field(None, ge=1)
 
-    def minimize(
-        self, objective: Vectorised, bounds: list[tuple[float, float]], *, x0: np.ndarray | None
-    ) -> OptimizeResult:
+    def minimize(self, problem: FitProblem, *, x0: np.ndarray | None) -> OptimizeResult:
         import cma
 
-        box = UnitBox.of(bounds)
-        f = box.wrap(objective)
+        box = UnitBox.of(problem.bounds)
+        f = box.wrap(problem.cost)
         rng = np.random.default_rng(self.seed)
         options = {k: v for k, v in self.model_dump(exclude={"type", "sigma0", "seed"}).items() if v is not None}
         # cma draws every sample through `randn`; a local generator (and seed=nan: "do not seed

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 from scipy.optimize import OptimizeResult, differential_evolution
 
-from elements.optimizers import OPTIMIZERS, Optimizer, Vectorised
+from elements.optimizers import OPTIMIZERS, FitProblem, Optimizer
 
 Strategy = Literal[
     "best1bin", "best1exp", "rand1bin", "rand1exp", "rand2bin", "rand2exp", "randtobest1bin",
@@ -37,12 +37,10 @@ class ScipyDifferentialEvolution(Optimizer):
     polish: bool = False
     disp: bool = False
 
-    def minimize(
-        self, objective: Vectorised, bounds: list[tuple[float, float]], *, x0: np.ndarray | None
-    ) -> OptimizeResult:
+    def minimize(self, problem: FitProblem, *, x0: np.ndarray | None) -> OptimizeResult:
         return differential_evolution(
-            lambda Y: objective(np.asarray(Y).T),
-            bounds,
+            lambda Y: problem.cost(np.asarray(Y).T),
+            problem.bounds,
             x0=x0,
             vectorized=True,
             updating="deferred",

@@ -2,15 +2,15 @@
 
 The population optimizers search with the fit's cost alone. This one takes each objective's
 least-squares problem instead (``Objective.least_squares()``, a :class:`LeastSquares`) and solves it
-from ``n_starts`` starts in ONE vectorised call: for EIS, :func:`elements.eis_fit.fit`, jit-compiled
+from ``n_starts`` starts in ONE vectorised call: for EIS, :func:`elements.eis.fit.fit`, jit-compiled
 JAX vmapped over the starts (on a GPU when JAX sees one). The starts and the end points are then
 evaluated through the fit's objective like any candidate, so a data_fit's dataset keeps them
 (generation 0: the starts, generation 1: where each ended) with their costs and statuses; ``nit`` is
 the best start's iterations (each one residual and Jacobian evaluation inside the JAX call, not
 recorded one by one), and the message says how every start ended.
 
-An objective without a least-squares form (a PyBaMM simulation) is a run-time error that names it;
-so is a fit of several objectives at once, which this optimizer does not combine (use an
+It needs the problem's ``least_squares`` (one objective with a least-squares form): an objective
+without one (a PyBaMM simulation), several objectives at once, or priors are spec errors (use an
 ``array_data_fit`` to fit spectra separately, or a population optimizer to fit them jointly).
 """
 
@@ -23,7 +23,8 @@ import numpy as np
 from pydantic import AliasChoices, Field
 from scipy.optimize import OptimizeResult
 
-from elements.optimizers import OPTIMIZERS, Optimizer, Vectorised
+from elements.core.problem import LEAST_SQUARES
+from elements.optimizers import OPTIMIZERS, FitProblem, Optimizer
 
 
 class LeastSquares(Protocol):
@@ -31,7 +32,7 @@ class LeastSquares(Protocol):
 
     Values are in the fitted parameters' own units and order. Problems with equal ``batch`` keys
     (for EIS: the same circuit, frequencies and weighting) are solved together in one
-    ``fit_batch`` call, which returns an :class:`elements.eis_fit.FitResult` whose costs are the
+    ``fit_batch`` call, which returns an :class:`elements.eis.fit.FitResult` whose costs are the
     objectives' own (``Objective.cost``, before the objective's weight).
     """
 
@@ -49,33 +50,13 @@ class LeastSquares(Protocol):
         ...
 
 
-def least_squares(objectives: Sequence[Any]) -> LeastSquares:
-    """The one least-squares problem of a fit's objectives; a TypeError naming those without one."""
-    found = [(o, o.least_squares()) for o in objectives]
-    missing = [f"{o.name!r} ({type(o).__name__})" for o, problem in found if problem is None]
-    if missing:
-        raise TypeError(
-            f"LevenbergMarquardt fits objectives that give residuals and a Jacobian (EIS); objective(s) "
-            f"{', '.join(missing)} do not. Use a population optimizer for them, such as "
-            "{type: ScipyDifferentialEvolution} or {type: CMAES}"
-        )
-    if len(found) != 1:
-        names = ", ".join(repr(o.name) for o, _ in found)
-        raise ValueError(
-            f"LevenbergMarquardt fits one objective at a time; this fit has {len(found)} ({names}). Fit each "
-            "spectrum separately with element_type: array_data_fit (data: folder:DIR gives one per file), "
-            "or all of them jointly with a population optimizer"
-        )
-    return found[0][1]
-
-
 @OPTIMIZERS.register("LevenbergMarquardt")
 class LevenbergMarquardt(Optimizer):
     """Levenberg–Marquardt from ``n_starts`` seeded starts (Latin hypercube, log-uniform for positive scales).
 
     ``n_starts`` (or ``multistarts``) left unset means one start in a data_fit, and the element's
     ``multistarts`` in an array_data_fit. The fit's initial values, when every parameter has one, are
-    the first start. ``max_iterations``, ``ftol`` and ``xtol`` are :func:`elements.eis_fit.fit`'s.
+    the first start. ``max_iterations``, ``ftol`` and ``xtol`` are :func:`elements.eis.fit.fit`'s.
 
     Examples
     --------
@@ -101,42 +82,32 @@ class LevenbergMarquardt(Optimizer):
     def fit_problems(
         self, problems: Sequence[LeastSquares], *, starts: np.ndarray, lower: np.ndarray, upper: np.ndarray
     ) -> Any:
-        """One batch of problems from shared ``starts``, in one call: an :class:`elements.eis_fit.FitResult`."""
+        """One batch of problems from shared ``starts``, in one call: an :class:`elements.eis.fit.FitResult`."""
         return problems[0].fit_batch(
             problems, starts, lower=lower, upper=upper, max_iterations=self.max_iterations, ftol=self.ftol,
             xtol=self.xtol,
         )
 
-    def minimize(
-        self, objective: Vectorised, bounds: list[tuple[float, float]], *, x0: np.ndarray | None
-    ) -> OptimizeResult:
-        objectives = getattr(objective, "objectives", None)
-        parameters = getattr(objective, "parameters", None)
-        if objectives is None or parameters is None:
-            raise TypeError(
-                "LevenbergMarquardt fits the residuals of a fit's objectives, which a data_fit or array_data_fit "
-                "element hands it; it cannot minimise a bare cost function. Use ScipyMinimize or a population "
-                "optimizer there"
-            )
-        from elements.eis_fit import FitStatus
+    def needs(self) -> frozenset[str]:
+        return frozenset({LEAST_SQUARES})
 
-        problem = least_squares(objectives)
-        lower, upper = np.array([p.bounds for p in parameters], dtype=float).T
-        start = None if x0 is None else np.array([p.from_search(y) for p, y in zip(parameters, x0, strict=True)])
-        starts = self.starts(problem, lower, upper, n=self.n_starts or 1, x0=start)
-        found = self.fit_problems([problem], starts=starts, lower=lower, upper=upper)
+    def minimize(self, problem: FitProblem, *, x0: np.ndarray | None) -> OptimizeResult:
+        problem.require(LEAST_SQUARES, "LevenbergMarquardt")
+        from elements.eis.fit import FitStatus
+
+        lower, upper = problem.to_natural(np.array(problem.bounds, dtype=float).T)
+        start = None if x0 is None else problem.to_natural(x0)[0]
+        starts = self.starts(problem.least_squares, lower, upper, n=self.n_starts or 1, x0=start)
+        found = self.fit_problems([problem.least_squares], starts=starts, lower=lower, upper=upper)
         ends = found.start_parameters[0]
 
-        def search(X: np.ndarray) -> np.ndarray:
-            return np.array([[p.to_search(v) for p, v in zip(parameters, row, strict=True)] for row in X])
-
-        objective(search(starts))  # recorded as generation 0, the end points as generation 1
-        costs = np.asarray(objective(search(ends)), dtype=float)
+        problem.cost(problem.to_search(starts))  # recorded as generation 0, the end points as generation 1
+        costs = np.asarray(problem.cost(problem.to_search(ends)), dtype=float)
         best = int(np.argmin(np.where(np.isnan(costs), np.inf, costs)))
         status = [FitStatus(int(s)) for s in found.start_status[0]]
         iterations = found.start_iterations[0]
         return OptimizeResult(
-            x=search(ends[best : best + 1])[0],
+            x=problem.to_search(ends[best : best + 1])[0],
             fun=float(costs[best]),
             nit=int(iterations[best]),
             nfev=2 * len(starts),
@@ -154,4 +125,4 @@ def _message(status: list[Any], iterations: np.ndarray, best: int) -> str:
     return f"start {best} of {len(status)}: {text} (starts: {counts})"
 
 
-__all__ = ["LeastSquares", "LevenbergMarquardt", "least_squares"]
+__all__ = ["LeastSquares", "LevenbergMarquardt"]

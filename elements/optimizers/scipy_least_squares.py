@@ -10,8 +10,9 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 from scipy.optimize import OptimizeResult, least_squares
 
+from elements.core.problem import RESIDUALS
 from elements.core.registry import unknown_name
-from elements.optimizers import OPTIMIZERS, Optimizer, Vectorised
+from elements.optimizers import OPTIMIZERS, FitProblem, Optimizer
 from elements.optimizers._box import UnitBox
 
 # least_squares' arguments that sweepfit fills in itself, and those its Jacobian replaces.
@@ -87,13 +88,12 @@ class ScipyLeastSquares(Optimizer):
             raise ValueError("; ".join(problems))
         return options
 
-    def minimize(
-        self, objective: Vectorised, bounds: list[tuple[float, float]], *, x0: np.ndarray | None
-    ) -> OptimizeResult:
-        problem = getattr(objective, "gradient_problem", "a plain function (not a data_fit's objective) has none")
-        if problem:
-            raise TypeError(f"ScipyLeastSquares needs residuals with a Jacobian from sensitivities: {problem}")
-        box = UnitBox.of(bounds)
+    def needs(self) -> frozenset[str]:
+        return frozenset({RESIDUALS})
+
+    def minimize(self, problem: FitProblem, *, x0: np.ndarray | None) -> OptimizeResult:
+        problem.require(RESIDUALS, "ScipyLeastSquares")
+        box = UnitBox.of(problem.bounds)
         costs: dict[bytes, float] = {}
         last: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -101,7 +101,7 @@ class ScipyLeastSquares(Optimizer):
             # scipy asks for the residuals, then the Jacobian at the same point: one solve gives both
             key = np.asarray(u, dtype=float).tobytes()
             if key not in last:
-                cost, _, r, J = objective.value_and_grad(box.from_unit(np.clip(u, 0.0, 1.0))[None, :], residuals=True)
+                cost, r, J = problem.residuals(box.from_unit(np.clip(u, 0.0, 1.0))[None, :])
                 last.clear()
                 last[key] = r[0], J[0] * box.width  # d/du = d/dy * dy/du
                 costs[key] = float(cost[0])
@@ -115,6 +115,6 @@ class ScipyLeastSquares(Optimizer):
                                method=self.method, **self.options)
         cost = costs.get(result.x.tobytes())
         if cost is None:  # scipy returns a point it evaluated; this guards the bookkeeping, not the maths
-            cost = float(objective(box.from_unit(result.x)[None, :])[0])
+            cost = float(problem.cost(box.from_unit(result.x)[None, :])[0])
         return box.result(result.x, cost, nit=result.njev, nfev=len(costs), success=result.success,
                           message=str(result.message))

@@ -10,8 +10,9 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from scipy.optimize import OptimizeResult, minimize
 
+from elements.core.problem import GRADIENT
 from elements.core.registry import unknown_name
-from elements.optimizers import OPTIMIZERS, Optimizer, Vectorised
+from elements.optimizers import OPTIMIZERS, FitProblem, Optimizer
 from elements.optimizers._box import UnitBox
 
 Method = Literal["Nelder-Mead", "Powell", "L-BFGS-B", "TNC", "SLSQP", "trust-constr", "COBYLA", "COBYQA"]
@@ -101,18 +102,18 @@ class ScipyMinimize(Optimizer):
                              "(exact gradients); remove step, or set gradient: central or forward")
         return self
 
-    def gradient_for(self, objective: Vectorised) -> str:
-        """The gradient this fit takes: as asked, or sensitivities where every objective has them."""
-        problem = getattr(objective, "gradient_problem", "a plain function (not a data_fit's objective) has none")
-        if self.gradient == "sensitivities" and problem:
-            raise TypeError(f"ScipyMinimize gradient: sensitivities: {problem}")
-        return self.gradient or ("forward" if problem else "sensitivities")
+    def needs(self) -> frozenset[str]:
+        return frozenset({GRADIENT}) if self.gradient == "sensitivities" else frozenset()
 
-    def minimize(
-        self, objective: Vectorised, bounds: list[tuple[float, float]], *, x0: np.ndarray | None
-    ) -> OptimizeResult:
-        box = UnitBox.of(bounds)
-        f = box.wrap(objective)
+    def gradient_for(self, problem: FitProblem) -> str:
+        """The gradient this fit takes: as asked, or sensitivities where every objective has them."""
+        if self.gradient == "sensitivities":
+            problem.require(GRADIENT, "ScipyMinimize gradient: sensitivities")
+        return self.gradient or ("sensitivities" if problem.offers(GRADIENT) else "forward")
+
+    def minimize(self, problem: FitProblem, *, x0: np.ndarray | None) -> OptimizeResult:
+        box = UnitBox.of(problem.bounds)
+        f = box.wrap(problem.cost)
         nfev = 0
 
         def evaluate(U: np.ndarray) -> np.ndarray:
@@ -123,7 +124,7 @@ class ScipyMinimize(Optimizer):
         def exact(u: np.ndarray) -> tuple[float, np.ndarray]:
             nonlocal nfev
             nfev += 1
-            costs, gradients = objective.value_and_grad(box.from_unit(np.clip(u, 0.0, 1.0))[None, :])
+            costs, gradients = problem.value_and_grad(box.from_unit(np.clip(u, 0.0, 1.0))[None, :])
             return float(costs[0]), gradients[0] * box.width  # d/du = d/dy * dy/du
 
         def value_and_gradient(u: np.ndarray) -> tuple[float, np.ndarray]:
@@ -137,7 +138,7 @@ class ScipyMinimize(Optimizer):
         if self.method not in GRADIENT_METHODS:
             fun, jac = (lambda u: float(evaluate(u[None, :])[0])), None
         else:
-            fun, jac = (exact if self.gradient_for(objective) == "sensitivities" else value_and_gradient), True
+            fun, jac = (exact if self.gradient_for(problem) == "sensitivities" else value_and_gradient), True
         result = minimize(fun, box.start(x0), method=self.method, jac=jac,
                           bounds=[(0.0, 1.0)] * box.dim, tol=self.tol, options=self.options)
         return box.result(result.x, result.fun, nit=result.get("nit", result.nfev), nfev=nfev, success=result.success,

@@ -29,7 +29,7 @@ import numpy as np
 from jax.typing import ArrayLike
 from scipy.stats import qmc
 
-from elements.circuits import Circuit
+from elements.eis.circuits import Circuit
 
 Bounds = tuple[ArrayLike, ArrayLike] | Mapping[str, tuple[float, float]]
 Weighting = Literal["unit", "proportional", "modulus"]
@@ -138,7 +138,7 @@ def fit(
     f, z = _spectra(f, impedance)
     lower, upper = _bounds(circuit, bounds)
     guesses = _guesses(circuit, initial_guesses, len(z), lower, upper)
-    weights = _weights(z, weighting)
+    weights = residual_weights(z, weighting)
 
     n_spectra, n_starts, n_parameters = guesses.shape
     log_scaled = circuit.log_scaled
@@ -507,7 +507,7 @@ def _guesses(circuit: Circuit, guesses: ArrayLike, n_spectra: int, lower: np.nda
     return np.broadcast_to(guesses, (n_spectra, *guesses.shape[1:]))
 
 
-def _weights(z: np.ndarray, weighting: Weighting) -> tuple[np.ndarray, np.ndarray]:
+def residual_weights(z: np.ndarray, weighting: Weighting) -> tuple[np.ndarray, np.ndarray]:
     if weighting == "unit":
         return np.ones(z.shape), np.ones(z.shape)
     if weighting == "modulus":

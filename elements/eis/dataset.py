@@ -38,9 +38,14 @@ from elements.core.registry import unknown_name
 from elements.core.status import Progress, Summary
 from elements.core.storage import consolidate
 from elements.element import ELEMENTS, Context, ElementType, Result
-from elements.objectives.eis import parse
-from elements.schema import Strict, check_bounds
-from elements.sweep import Span
+from elements.schema import Span, Strict, check_bounds
+
+
+def parse(string: str) -> Any:
+    """The circuit of ``string``: JAX loads on the first one, not when ``elements`` is imported."""
+    from elements.eis.circuits import parse as circuit
+
+    return circuit(string)
 from elements.sweep_store import Layout
 
 _MIN_BATCH = 64  # circuits are evaluated on batches padded to a power of two, so JAX compiles few shapes
@@ -182,7 +187,7 @@ def write_chunk(plan: Plan, chunk: int) -> dict[str, Any]:
     """Worker side: draw, evaluate and write one chunk's spectra, then mark it done; returns counts only."""
     import jax
 
-    from elements.eis_fit import synthetic_spectra
+    from elements.eis.fit import synthetic_spectra
 
     rng = plan.generator(chunk)
     chosen = plan.chosen(rng, chunk)

@@ -12,6 +12,7 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
@@ -307,3 +308,75 @@ class _Parser:
 
     def _message(self, problem: str, at: int) -> str:
         return f"invalid circuit {self.string!r} at position {at}: {problem}\n    {self.string}\n    {' ' * at}^"
+
+
+def parse(string: str) -> Circuit:
+    """The circuit of an impedance.py string; a ValueError that points at a malformed part."""
+    return Circuit(string)
+
+
+@lru_cache(maxsize=64)
+def fitted_circuit(string: str, names: tuple[str, ...], held: tuple[tuple[str, float], ...]) -> Circuit:
+    """``string``'s circuit as a function of ``names`` in that order, its other parameters at ``held``.
+
+    Cached per process: a worker builds (and JAX compiles) each circuit once, whatever the number
+    of tasks that use it.
+
+    Examples
+    --------
+    >>> circuit = fitted_circuit("R0-p(R1,C1)", ("C1", "R1"), (("R0", 0.01),))
+    >>> circuit.parameter_names
+    ('C1', 'R1')
+    >>> round(float(circuit.impedance([5.0, 0.02], [1e-6]).real[0]), 6)  # R0 + R1 at low frequency
+    0.03
+    """
+    full = parse(string)
+    if names == full.parameter_names and not held:
+        return full
+    return _held_class()(string, names, dict(held))
+
+
+@lru_cache(maxsize=1)
+def _held_class() -> type:
+    """The class of circuits with held parameters."""
+    class Held(Circuit):
+        """A circuit whose parameters ``names`` (in that order) are free and the rest held at values.
+
+        :func:`elements.eis.fit.fit` takes it as any circuit, so it fits a subset of the parameters,
+        in the fit's order.
+        """
+
+        def __init__(self, string: str, names: tuple[str, ...], held: dict[str, float]) -> None:
+            super().__init__(string)
+            full = self.parameter_names
+            index = [full.index(name) for name in names]
+            self.held = tuple(sorted(held.items()))
+            self._free = np.array(index, dtype=int)
+            self._values = np.array([held.get(name, np.nan) for name in full], dtype=float)
+            self.parameter_names = tuple(names)
+            self.units = tuple(self.units[i] for i in index)
+            lower, upper = self.default_bounds
+            self.default_bounds = (lower[index], upper[index])
+            self.log_scaled = self.log_scaled[index]
+
+        def _impedance(self, params: Any, f: Any) -> Any:
+            import jax.numpy as jnp
+
+            if params.ndim == 0 or params.shape[-1] != self.n_parameters:
+                raise ValueError(f"{self!r} takes {self.n_parameters} parameters ({', '.join(self.parameter_names)}) "
+                                 f"along the last axis; got params of shape {params.shape}")
+            values = jnp.broadcast_to(self._values, (*params.shape[:-1], len(self._values)))
+            values = values.at[..., self._free].set(params)
+            return self._evaluate([values[..., i, None] for i in range(len(self._values))], 2 * jnp.pi * f)
+
+        def __repr__(self) -> str:
+            return f"Circuit({self.string!r}, free {self.parameter_names}, held {dict(self.held)})"
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Held) and (other.string, other.parameter_names, other.held) == (
+                self.string, self.parameter_names, self.held)
+
+        def __hash__(self) -> int:
+            return hash((Held, self.string, self.parameter_names, self.held))
+
+    return Held
