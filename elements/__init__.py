@@ -9,6 +9,8 @@ from elements import (  # noqa: F401 - modules register their element types
     calculation,
     data_fit,
     entry,
+    linear_confidence_interval,
+    sobol_sensitivity,
     sweep,
     validation,
 )

@@ -8,6 +8,7 @@ fit problem, with its journal and multistarts (:mod:`~elements.fit.driver`), and
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 
@@ -20,9 +21,8 @@ from elements.core.status import Progress, Summary
 from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.fit.dataset import fit_dataset
 from elements.fit.driver import Fitted, chunk_count, multistart, offer, open_journal, optimize
-from elements.fit.evaluation import FittedNoise
+from elements.fit.evaluation import build
 from elements.fit.spec import DataFitSpec, inputs
-from elements.objectives import Objective
 from elements.preview import Preview
 from elements.priors import PriorTerm
 
@@ -97,7 +97,9 @@ def failed(ds: xr.Dataset) -> None:
     """A FitFailed naming the most common reason, when no evaluation of the fit solved."""
     if np.isfinite(ds["cost"].values).any():
         return
-    reasons = Counter(str(m).split(": ", 1)[-1] or str(s) for m, s in zip(ds["message"].values, ds["status"].values))
+    # PyBaMM names each candidate's inputs in its message: the reason is what comes before them
+    reasons = Counter(re.sub(r" with inputs \{.*", "", str(m).split(": ", 1)[-1]) or str(s)
+                      for m, s in zip(ds["message"].values, ds["status"].values))
     reason, count = reasons.most_common(1)[0]
     raise FitFailed(f"all {ds.sizes['evaluation']} evaluations failed; {count} of them: {reason}. Check the data's "
                     "current and the parameters' bounds against the model")
@@ -133,22 +135,6 @@ def least_squares_is_the_cost(spec: DataFitSpec) -> bool:
     one = len(spec.objectives) == 1 and all(len(getattr(k, "variables", None) or [None]) == 1
                                             for k in spec.objectives.values())
     return one and costs <= {"RMSE", "SSE"}
-
-
-def build(spec: DataFitSpec, names: tuple[str, ...], ctx: Context) -> list[Objective]:
-    """The worker-side objectives of every objective kind, each with its own cost or the fit's; those
-    whose likelihood has fitted noise levels see candidates without them and take them from each row."""
-    noise = spec.noise_parameters
-    model = tuple(n for n in names if n not in noise)
-    found: list[Objective] = []
-    for name, kind in spec.objectives.items():
-        cost = kind.cost or spec.cost
-        built = kind.build(name, inputs=model, existing=ctx.parameters, cost=cost, base_dir=ctx.base_dir)
-        if cost.likelihood and cost.fitted:
-            built = [FittedNoise(o, tuple(names.index(n) for n in model),
-                                 {n: names.index(n) for n in cost.fitted}) for o in built]
-        found.extend(built)
-    return found
 
 
 ELEMENTS.register("data_fit", ElementType(DataFitSpec, run, inputs))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -15,6 +15,10 @@ from elements.engine import Outcome
 from elements.objectives import Objective
 from elements.priors import PriorTerm
 from elements.schema import ParameterSpec
+
+if TYPE_CHECKING:
+    from elements.element import Context
+    from elements.fit.spec import DataFitSpec
 
 
 @dataclass
@@ -146,3 +150,19 @@ class FittedNoise(Objective):
     def traces(self, outcome: engine.Outcome) -> xr.Dataset:
         inner, noise = outcome.value
         return self.inner.traces(inner).assign_attrs({f"sigma {k}": v for k, v in noise.items()})
+
+
+def build(spec: DataFitSpec, names: tuple[str, ...], ctx: Context) -> list[Objective]:
+    """The worker-side objectives of every objective kind, each with its own cost or the fit's; those
+    whose likelihood has fitted noise levels see candidates without them and take them from each row."""
+    noise = spec.noise_parameters
+    model = tuple(n for n in names if n not in noise)
+    found: list[Objective] = []
+    for name, kind in spec.objectives.items():
+        cost = kind.cost or spec.cost
+        built = kind.build(name, inputs=model, existing=ctx.parameters, cost=cost, base_dir=ctx.base_dir)
+        if cost.likelihood and cost.fitted:
+            built = [FittedNoise(o, tuple(names.index(n) for n in model),
+                                 {n: names.index(n) for n in cost.fitted}) for o in built]
+        found.extend(built)
+    return found

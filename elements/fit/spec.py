@@ -245,3 +245,15 @@ def _within(param: ParameterSpec, value: Any) -> float | None:
 def inputs(spec: DataFitSpec, base_dir: Path) -> dict[str, str]:
     """Every data set the objectives read, with its sha256 (reading checks them all)."""
     return {src: sha for name, kind in spec.objectives.items() for src, sha in kind.sources(name, base_dir).items()}
+
+
+def at_a_point(value: Any) -> Any:
+    """An analysis element's spec without an optimizer: it evaluates at a point and runs none
+    (ionworks' ``PointEstimate`` is accepted and dropped)."""
+    if isinstance(value, dict) and value.get("optimizer") is not None:
+        optimizer = value["optimizer"]
+        if (optimizer.get("type") if isinstance(optimizer, dict) else optimizer) != "PointEstimate":
+            raise ValueError("optimizer: this element evaluates the fit's objectives at points it chooses itself and "
+                             "runs no optimizer; remove optimizer (ionworks' PointEstimate is accepted)")
+        value = {k: v for k, v in value.items() if k != "optimizer"}
+    return value

@@ -1,0 +1,218 @@
+"""How sure a fit is: never worse than its start, convergence it reports, linear confidence intervals
+and Sobol' indices."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import orchestrator
+from elements.element import Context, serial_map
+from elements.fit.driver import optimize
+from elements.fit.evaluation import build
+from elements.linear_confidence_interval import ConfidenceSpec, covariance, interval_dataset, jacobian
+from elements.optimizers import OPTIMIZERS
+from elements.sobol_sensitivity import indices
+from orchestrator.cli import app
+from tests.conftest import D_N, D_P, TRUE, run_serially
+
+PARAMETERS = {D_N: {"bounds": [1e-15, 1e-12], "transform": "log10"},
+              D_P: {"bounds": [1e-16, 1e-13], "transform": "log10"}}
+
+
+def discharge(folder: Path, name: str, values: dict[str, float], noise: float = 0.0, seed: int = 0) -> Path:
+    from elements.synthetic import synthetic_discharge
+
+    path = folder / f"{name}.csv"
+    synthetic_discharge(values=values, current=5.0, duration=600.0, noise=noise, seed=seed).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def noisy_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return discharge(tmp_path_factory.mktemp("data"), "noisy", TRUE, noise=0.002)
+
+
+def objective(data: object) -> dict:
+    return {"type": "CurrentDriven", "model": {"type": "SPMe"}, "data": data}
+
+
+def confidence_spec(data: object, **options: object) -> ConfidenceSpec:
+    return ConfidenceSpec.model_validate({"element_type": "linear_confidence_interval",
+                                          "objectives": {"1C": objective(data)}, "parameters": PARAMETERS, **options})
+
+
+def test_linear_intervals_cover_the_truth_at_their_confidence_level(noisy_csv):
+    """40 noise seeds of 2 mV on the same discharge: each fitted by least squares, each 95 % interval
+    of both diffusivities taken; both must hold the truth in at least 90 % of the seeds."""
+    import pandas as pd
+
+    spec = confidence_spec(pd.read_csv(noisy_csv))
+    names = tuple(spec.parameters)
+    params = [spec.parameters[n] for n in names]
+    [built] = build(spec, names, Context(name="ci"))
+    clean = built.solve(np.array([[TRUE[D_N], TRUE[D_P]]]))[0].value["Voltage [V]"]
+    truth = np.array([p.to_search(TRUE[n]) for n, p in zip(names, params)])
+    covered = 0
+    for seed in range(40):
+        noisy = clean + np.random.default_rng(seed).normal(0, 0.002, len(clean))
+        one = dataclasses.replace(built, data={"Voltage [V]": noisy})  # same built model, new noise
+        fitted = optimize(OPTIMIZERS["ScipyLeastSquares"](), [one], params, truth, mapper=lambda label: serial_map,
+                          n_chunks=1)
+        y = np.array([p.to_search(v) for p, v in zip(params, fitted.best_x[-1])])
+        ds = interval_dataset(spec, params, y, *covariance(spec, [one], params, y))
+        covered += all(ds["lower"].values[i] <= TRUE[n] <= ds["upper"].values[i] for i, n in enumerate(names))
+        assert ds["sigma"].values[0] == pytest.approx(0.002, rel=0.3)  # the noise, estimated from the residuals
+    assert covered >= 36, covered
+
+
+def test_the_jacobian_from_sensitivities_equals_central_differences(noisy_csv):
+    import pandas as pd
+
+    spec = confidence_spec(pd.read_csv(noisy_csv))
+    names = tuple(spec.parameters)
+    params = [spec.parameters[n] for n in names]
+    [built] = build(spec, names, Context(name="ci"))
+    y = np.array([p.to_search(TRUE[n]) for n, p in zip(names, params)])
+    r, exact, how = jacobian([built], params, y, 1e-4)
+    assert how == "sensitivities"
+    _, J, how = jacobian([_NoSensitivities(built)], params, y, 1e-4)
+    assert how == "central differences"
+    np.testing.assert_allclose(J["1C: Voltage [V]"], exact["1C: Voltage [V]"], rtol=2e-2, atol=1e-4)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _NoSensitivities:
+    """An objective that solves like ``inner`` but offers no sensitivities."""
+
+    inner: object
+    has_gradient: bool = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_confidence_interval_after_a_fit_in_a_pipeline(noisy_csv, tmp_path):
+    import ionworks_schema as iws
+
+    ci = iws.LinearConfidenceInterval(
+        objectives={"1C": iws.objectives.CurrentDriven(data_input=f"file:{noisy_csv}", options={"model": {"type": "SPMe"}})},
+        parameters={n: iws.transforms.Log10(parameter=iws.Parameter(n, initial_value=TRUE[n] * 2, bounds=tuple(b["bounds"])))
+                    for n, b in PARAMETERS.items()})
+    config = iws.Pipeline(elements={"ci": ci}).to_config()
+    fit = {"element_type": "data_fit", "objectives": {"1C": objective(f"file:{noisy_csv}")},
+           "parameters": PARAMETERS, "optimizer": {"type": "ScipyLeastSquares"}}
+    pipeline = {"elements": {"fit": fit, **config["elements"]}}  # ionworks' element, unmodified, after a fit
+    info = run_serially(pipeline, tmp_path)
+    assert info["status"] == "completed", info
+    ds = orchestrator.open_run(info["run_id"], tmp_path)["ci"].to_dataset()
+    fitted = info["elements"]["fit"]["summary"]["parameters"]
+    np.testing.assert_allclose(ds["value"].values, [fitted[D_N], fitted[D_P]])  # at the fit's point, not the guess
+    assert (ds["lower"] < ds["value"]).all() and (ds["value"] < ds["upper"]).all()
+    assert ds["correlation"].sel(parameter=D_N, parameter_2=D_N) == pytest.approx(1.0)
+    assert ds.attrs["jacobian"] == "sensitivities" and ds["units"].values[0] == "m2.s-1"
+    metrics = info["elements"]["ci"]["summary"]["metrics"]
+    assert metrics[D_P]["lower"] == pytest.approx(float(ds["lower"].sel(parameter=D_P)))
+
+
+def test_the_full_hessian_agrees_with_gauss_newton_at_a_good_fit(noisy_csv):
+    import pandas as pd
+
+    frame = pd.read_csv(noisy_csv)
+    names = tuple(PARAMETERS)
+    found = []
+    for gauss_newton in (True, False):
+        spec = confidence_spec(frame, gauss_newton=gauss_newton)
+        params = [spec.parameters[n] for n in names]
+        objectives = build(spec, names, Context(name="ci"))
+        y0 = np.array([p.to_search(TRUE[n]) for n, p in zip(names, params)])
+        fitted = optimize(OPTIMIZERS["ScipyLeastSquares"](), objectives, params, y0, mapper=lambda label: serial_map,
+                          n_chunks=1)
+        y = np.array([p.to_search(v) for p, v in zip(params, fitted.best_x[-1])])
+        found.append(np.sqrt(np.diag(covariance(spec, objectives, params, y)[0])))
+    np.testing.assert_allclose(found[1], found[0], rtol=0.2)
+
+
+def test_sobol_indices_of_the_ishigami_function_are_its_analytic_values():
+    from SALib.test_functions import Ishigami
+
+    a, b = 7.0, 0.1  # Ishigami's analytic variances (Sobol' & Levitan 1999)
+    v1 = 0.5 * (1 + b * np.pi**4 / 5) ** 2
+    v2 = a**2 / 8
+    v13 = b**2 * np.pi**8 * (1 / 18 - 1 / 50)
+    total = v1 + v2 + v13
+    calls: list[int] = []
+
+    def f(X: np.ndarray) -> np.ndarray:
+        calls.append(len(X))
+        return np.column_stack([Ishigami.evaluate(X), Ishigami.evaluate(X) + 1.0])
+
+    ds = indices(f, [(-np.pi, np.pi)] * 3, ["x1", "x2", "x3"], ["f", "f + 1"], n_samples=2048, seed=2,
+                 second_order=True, n_chunks=4)
+    assert len(calls) == 4 and sum(calls) == 2048 * (2 * 3 + 2)
+    np.testing.assert_allclose(ds["S1"].sel(output="f"), [v1 / total, v2 / total, 0.0], atol=0.05)
+    np.testing.assert_allclose(ds["ST"].sel(output="f"), [(v1 + v13) / total, v2 / total, v13 / total], atol=0.05)
+    assert float(ds["S2"].sel(output="f", parameter="x1", parameter_2="x3")) == pytest.approx(v13 / total, abs=0.05)
+    np.testing.assert_allclose(ds["S1"].sel(output="f + 1"), ds["S1"].sel(output="f"))  # a shift changes nothing
+
+
+def test_sobol_element_from_ionworks_config(noisy_csv, tmp_path):
+    import ionworks_schema as iws
+
+    sobol = iws.SobolSensitivity(
+        objectives={"1C": iws.objectives.CurrentDriven(data_input=f"file:{noisy_csv}", options={"model": {"type": "SPMe"}})},
+        parameters={n: iws.Parameter(n, initial_value=TRUE[n], bounds=tuple(b["bounds"])) for n, b in PARAMETERS.items()},
+        n_samples=16, use_log_transform=True)
+    info = run_serially(iws.Pipeline(elements={"sobol": sobol}).to_config(), tmp_path)
+    assert info["status"] == "completed", info
+    ds = orchestrator.open_run(info["run_id"], tmp_path)["sobol"].to_dataset()
+    assert ds.attrs["evaluations"] == 16 * 4 and ds.sizes["sample"] == 64
+    x = ds["x"].values  # drawn in log10 of the bounds, stored in the parameters' units
+    assert (x[:, 0] >= 1e-15).all() and (x[:, 0] <= 1e-12).all() and np.median(x[:, 0]) < 1e-13
+    assert (ds["ST"] >= 0).all() and ds.sizes["output"] == 1
+
+
+def fit_two(cells: dict[str, Path], **element: object) -> dict:
+    return {"elements": {"fit": {
+        "element_type": "data_fit",
+        "objectives": {name: {**objective(f"file:{path}"), "weight": 2.0 if name == "heavy" else 1.0}
+                       for name, path in cells.items()},
+        "parameters": {D_N: {"bounds": [10**-15.5, 1e-12], "transform": "log10", "initial_value": 3e-15}},
+        **element,
+    }}}
+
+
+def test_a_refinement_that_cannot_improve_returns_its_start_and_says_so(tmp_path):
+    # Two discharges that disagree on D_n, weighted 2:1: the summed RMSE is lowest at the heavy one's
+    # value (3e-15), where least squares starts; least squares minimises the summed mean squares,
+    # whose minimum lies elsewhere, so it walks away to a worse point by the fit's own cost.
+    cells = {"heavy": discharge(tmp_path, "heavy", {**TRUE, D_N: 3e-15}),
+             "light": discharge(tmp_path, "light", {**TRUE, D_N: 3.3e-14})}
+    info = run_serially(fit_two(cells, optimizer={"type": "ScipyLeastSquares"}), tmp_path / "store")
+    summary = info["elements"]["fit"]["summary"]
+    ds = orchestrator.open_run(info["run_id"], tmp_path / "store")["fit"].to_dataset()
+    assert float(ds["optimizer_cost"]) > float(ds["best_cost"])
+    assert summary["parameters"][D_N] == pytest.approx(3e-15)  # its start, the best point it evaluated
+    assert summary["cost"] == pytest.approx(float(ds["cost"][0]))
+    assert any("worse than its start" in n for n in summary["notes"])
+    assert any("not the fit's RMSE over 2 objective(s)" in n for n in summary["notes"])
+
+
+def test_a_fit_stopped_by_its_budget_reads_not_converged(noisy_csv, tmp_path):
+    spec = {"elements": {"fit": {"element_type": "data_fit", "objectives": {"1C": objective(f"file:{noisy_csv}")},
+                                 "parameters": PARAMETERS,
+                                 "optimizer": {"type": "ScipyDifferentialEvolution", "seed": 0, "popsize": 2,
+                                               "maxiter": 2}}}}
+    info = run_serially(spec, tmp_path)
+    done = CliRunner().invoke(app, ["result", info["run_id"], "--store", str(tmp_path), "--json"])
+    summary = json.loads(done.output)["elements"]["fit"]["summary"]
+    assert summary["converged"] is False and "Maximum number of iterations" in summary["stopped"]
+    text = CliRunner().invoke(app, ["result", info["run_id"], "--store", str(tmp_path)]).output
+    assert "NOT converged: Maximum number of iterations" in text
+    ds = orchestrator.open_run(info["run_id"], tmp_path)["fit"].to_dataset()
+    assert ds.attrs["converged"] == 0 or ds.attrs["converged"] is False
