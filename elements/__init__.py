@@ -10,6 +10,7 @@ from elements import (  # noqa: F401 - modules register their element types
     data_fit,
     entry,
     linear_confidence_interval,
+    profile_likelihood,
     sobol_sensitivity,
     sweep,
     validation,

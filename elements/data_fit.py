@@ -80,10 +80,14 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
         traces = o.traces(outcome)
         traces.attrs["cost"] = o.cost(outcome)
         datasets[f"traces/{o.name}"] = traces
+    posterior = {n: {"mean": float(ds["posterior_mean"][i]), "sd": float(ds["posterior_sd"][i]),
+                     "2.5%": float(ds["posterior_lower"][i]), "97.5%": float(ds["posterior_upper"][i]),
+                     "R-hat": float(ds["rhat"][i]), "ESS": float(ds["ess"][i])}
+                 for i, n in enumerate(names)} if "chain" in ds else {}
     return Result(
         parameters={**ctx.parameters, **fitted},
         datasets=datasets,
-        summary=Summary(parameters=fitted, cost=found_cost, evaluations=int(ds.attrs["nfev"]),
+        summary=Summary(parameters=fitted, cost=found_cost, evaluations=int(ds.attrs["nfev"]), metrics=posterior,
                         iterations=sum(int(f.result.nit) for f in fits), converged=bool(ds.attrs["converged"]),
                         stopped=None if ds.attrs["converged"] else str(ds.attrs["message"]), notes=notes(spec, ds)),
     )

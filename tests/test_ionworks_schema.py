@@ -216,10 +216,6 @@ def test_unsupported_kinds_are_errors_listing_the_supported(discharge):
     fit = iws.DataFit(objectives={"age": ageing}, parameters={D_N: diffusivity()})
     assert "unknown objective 'CalendarAgeing'; valid objectives: 'CurrentDriven', 'EIS'" in problems(
         iws.Pipeline(elements={"fit": fit}).to_config())
-    half_cell = iws.objectives.OCPHalfCell(electrode="positive", data_input="file:ocp.csv")
-    analysis = iws.Pipeline(elements={"ci": iws.LinearConfidenceInterval(objectives={"ocp": half_cell},
-                                                                       parameters={D_N: diffusivity()})}).to_config()
-    assert "unknown element_type 'linear_confidence_interval'" in problems(analysis)
     calculation = iws.Pipeline(elements={"soc": iws.calculations.InitialSOC(soc=0.5)}).to_config()
     assert "unknown calculation 'InitialSOC'; valid calculations: 'InitialState'" in problems(calculation)
 

@@ -216,3 +216,126 @@ def test_a_fit_stopped_by_its_budget_reads_not_converged(noisy_csv, tmp_path):
     assert "NOT converged: Maximum number of iterations" in text
     ds = orchestrator.open_run(info["run_id"], tmp_path)["fit"].to_dataset()
     assert ds.attrs["converged"] == 0 or ds.attrs["converged"] is False
+
+
+# A Gaussian posterior in search space: -log p = ((y - MU) / SD)**2 / 2.
+MU, SD = np.array([0.3, -0.5]), np.array([0.05, 0.1])
+
+
+def gaussian(Y: np.ndarray) -> np.ndarray:
+    return 0.5 * (((np.atleast_2d(Y) - MU) / SD) ** 2).sum(axis=1)
+
+
+def gaussian_gradient(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return gaussian(Y), (np.atleast_2d(Y) - MU) / SD**2
+
+
+@pytest.mark.parametrize(("name", "options"), [
+    ("EmceeSampler", {"steps": 2000, "walkers": 16}),
+    ("PintsSampler", {"method": "DifferentialEvolutionMCMC", "max_iterations": 1500}),
+    ("PintsSampler", {"method": "NoUTurnMCMC", "max_iterations": 600}),
+], ids=["emcee", "pints-population", "pints-gradient"])
+def test_samplers_draw_a_known_posterior(name, options):
+    from elements.core.problem import FitProblem
+
+    populations: list[int] = []
+
+    def cost(Y: np.ndarray) -> np.ndarray:
+        populations.append(len(Y))
+        return gaussian(Y)
+
+    problem = FitProblem.of(cost, [(-1.0, 1.0), (-2.0, 2.0)], value_and_grad=gaussian_gradient)
+    result = OPTIMIZERS[name](seed=0, **options).minimize(problem, x0=None)
+    kept = result.chains.kept.reshape(-1, 2)
+    error = SD / np.sqrt(result.ess)  # the Monte Carlo error of each mean
+    assert np.all(np.abs(kept.mean(axis=0) - MU) < 4 * error), (kept.mean(axis=0), error)
+    np.testing.assert_allclose(kept.std(axis=0), SD, rtol=0.2)
+    assert result.success and np.all(result.rhat < 1.05), result.message
+    if populations:  # every step's proposals of all chains or walkers in one call
+        assert max(populations) >= 4
+
+
+def test_a_sampler_needs_a_likelihood_and_names_what_is_valid(noisy_csv):
+    from orchestrator.spec import SpecError, load_pipeline
+
+    fit = {"element_type": "data_fit", "objectives": {"1C": objective(f"file:{noisy_csv}")}, "parameters": PARAMETERS,
+           "sampler": {"type": "EmceeSampler"}}
+    with pytest.raises(SpecError, match="the cost must be a negative log-likelihood, not RMSE"):
+        load_pipeline({"elements": {"fit": fit}})
+    fit = {**fit, "cost": {"type": "GaussianLogLikelihood", "sigma": {"Voltage [V]": 0.002}},
+           "sampler": {"type": "PintsSampler", "method": "HaarioBardenet"}}
+    with pytest.raises(SpecError, match="unknown pints MCMC method 'HaarioBardenet'.*Did you mean 'HaarioBardenetACMC'"):
+        load_pipeline({"elements": {"fit": fit}})
+
+
+def test_sampling_agrees_with_the_linear_and_profile_intervals_and_resumes(noisy_csv, tmp_path):
+    """A well-identified parameter (the positive diffusivity, 2 mV of known noise): the posterior's mean and
+    standard deviation, the linear interval and the profile interval agree within 20 %; the sampler,
+    written by ionworks-schema, runs unmodified; a rerun replays its journal and draws the same chains."""
+    import ionworks_schema as iws
+
+    sigma = {"Voltage [V]": 0.002}
+    one = {D_P: PARAMETERS[D_P]}
+    likelihood = {"type": "GaussianLogLikelihood", "sigma": sigma}
+    data = f"file:{noisy_csv}"
+    sampler = iws.DataFit(
+        objectives={"1C": iws.objectives.CurrentDriven(data_input=data, options={"model": {"type": "SPMe"}})},
+        parameters={D_P: iws.transforms.Log10(parameter=iws.Parameter(D_P, bounds=(1e-16, 1e-13)))},
+        cost=iws.costs.GaussianLogLikelihood(sigma=sigma),
+        optimizer=iws.parameter_estimators.PintsSampler(method="DifferentialEvolutionMCMC", max_iterations=400))
+    pipeline = {"elements": {
+        "fit": {"element_type": "data_fit", "objectives": {"1C": objective(data)}, "parameters": one,
+                "cost": likelihood, "optimizer": {"type": "ScipyMinimize"}},
+        "linear": {"element_type": "linear_confidence_interval", "objectives": {"1C": objective(data)},
+                   "parameters": one, "variable_standard_deviations": sigma},
+        "profile": {"element_type": "profile_likelihood", "objectives": {"1C": objective(data)}, "parameters": one,
+                    "variable_standard_deviations": sigma, "points": 7},
+        **{"posterior": {**iws.Pipeline(elements={"s": sampler}).to_config()["elements"]["s"]}},
+    }}
+    info = run_serially(pipeline, tmp_path / "store")
+    assert info["status"] == "completed", info
+    tree = orchestrator.open_run(info["run_id"], tmp_path / "store")
+    linear, profile, posterior = (tree[k].to_dataset() for k in ("linear", "profile", "posterior"))
+    draws = np.log10(posterior["chain"].values[int(posterior["burnin"]):].ravel())
+    sd = float(linear["search_sd"][0])
+    assert draws.std() == pytest.approx(sd, rel=0.2)
+    assert abs(draws.mean() - float(linear["search_value"][0])) < 0.2 * sd
+    width = np.log10(linear["upper"].values / linear["lower"].values)
+    np.testing.assert_allclose(np.log10(profile["upper"].values / profile["lower"].values), width, rtol=0.2)
+    summary = info["elements"]["posterior"]["summary"]
+    assert set(summary["metrics"][D_P]) == {"mean", "sd", "2.5%", "97.5%", "R-hat", "ESS"}
+    assert summary["converged"] is (float(posterior["rhat"][0]) < 1.05)
+
+
+def test_a_sampler_killed_midway_resumes_from_its_journal(tmp_path):
+    """Its proposals are journaled as they are evaluated: run again over the journal, the sampler
+    replays every stored population (no evaluation) and draws the same chains."""
+    from elements.fit.journal import Journal, folder
+    from elements.priors import Normal, PriorTerm
+    from elements.schema import ParameterSpec
+
+    posterior = [PriorTerm({0: Normal(mean=0.3, std=0.05), 1: Normal(mean=-0.5, std=0.1)}, ("a", "b"))]
+    params = [ParameterSpec(bounds=[-1.0, 1.0]), ParameterSpec(bounds=[-2.0, 2.0])]
+    calls: list[int] = []
+
+    def counted(label: str):
+        def fan_out(func, items):
+            items = list(items)
+            calls.append(len(items))
+            return [func(item) for item in items]
+        return fan_out
+
+    def sample() -> object:
+        journal = Journal(folder(tmp_path, "posterior"), "problem")
+        try:
+            return optimize(OPTIMIZERS["EmceeSampler"](steps=60, seed=5), posterior, params, None, mapper=counted,
+                            n_chunks=2, journal=journal)
+        finally:
+            journal.close()
+
+    first = sample()
+    assert len(calls) == 2 * 60 + 1  # the start, then two half-ensembles a step
+    calls.clear()
+    again = sample()
+    assert calls == []
+    np.testing.assert_array_equal(again.result.chains.samples, first.result.chains.samples)

@@ -50,6 +50,9 @@ class FitProblem:
         Rows between search space and the parameters' own units (the identity by default).
     missing : mapping
         Why a capability is not offered, by name (``"gradient"``, ``"residuals"``, ``"least_squares"``).
+    log_jacobian : callable, optional
+        ``log |dx/dy|`` of each row, summed over the parameters whose prior is a density in their own
+        units: what a sampler moving in search space adds to ``-cost`` (None: nothing to add).
 
     Examples
     --------
@@ -69,6 +72,7 @@ class FitProblem:
     to_natural: Callable[[np.ndarray], np.ndarray] = _same
     to_search: Callable[[np.ndarray], np.ndarray] = _same
     missing: Mapping[str, str] = field(default_factory=dict)
+    log_jacobian: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def of(

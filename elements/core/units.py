@@ -40,14 +40,17 @@ KNOWN: dict[str, tuple[str, str]] = {
 }
 # Cost-valued names: their long name says which cost ("best cost (RMSE)").
 COSTS = {"cost": "cost", "best_cost": "best cost", "best_cost_per_generation": "best cost per generation",
-         "end_cost": "end cost"}
+         "end_cost": "end cost", "optimizer_cost": "the optimizer's end cost"}
 # A validation's metrics, and the costs whose units follow from the compared variables' units.
 METRICS = {"RMSE": "RMSE", "MAE": "MAE", "Max": "largest absolute error"}
 COST_POWER = {"RMSE": 1, "MAE": 1, "Max": 1, "MSE": 2, "SSE": 2}
 # Values on a fit's ``parameter`` coordinate: they carry the parameters' units when all share one.
 PARAMETER_VALUES = {"x": "parameter value", "best_x": "best parameter value", "lower_bound": "lower bound",
                     "upper_bound": "upper bound", "best_x_per_generation": "best parameter value",
-                    "start_x": "start point", "end_x": "end point"}
+                    "start_x": "start point", "end_x": "end point", "chain": "sample",
+                    "posterior_mean": "posterior mean", "posterior_sd": "posterior standard deviation",
+                    "posterior_lower": "posterior 2.5 % quantile", "posterior_upper": "posterior 97.5 % quantile",
+                    "value": "fitted value", "lower": "interval's lower end", "upper": "interval's upper end"}
 
 
 def split(name: str) -> tuple[str, str] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from scipy.optimize import OptimizeResult
 
 from elements.fit.driver import Fitted
 from elements.fit.evaluation import natural
@@ -54,8 +55,10 @@ def fit_dataset(
             "start_nfev": ("start", np.array([len(f.cost) for f in fits])),
             "start_wall_s": ("start", np.array([f.wall_s for f in fits])),
         }
+    posterior = _posterior(params, chosen.result) if "chains" in chosen.result else {}
     return xr.Dataset(
         {
+            **posterior,
             "x": (("evaluation", "parameter"), np.array(evaluations["x"]).reshape(-1, d)),
             "cost": ("evaluation", np.array(evaluations["cost"])),
             "generation": ("evaluation", np.array(evaluations["generation"], dtype=int)),
@@ -87,3 +90,21 @@ def fit_dataset(
     )
 
 
+def _posterior(params: list[ParameterSpec], result: OptimizeResult) -> dict[str, tuple]:
+    """A sampler's chains in the parameters' own units, and the posterior's summaries after burn-in."""
+    chains = result.chains
+    steps, walkers, d = chains.samples.shape
+    samples = natural(params, chains.samples.reshape(-1, d)).reshape(steps, walkers, d)
+    kept = samples[chains.burnin:].reshape(-1, d)
+    return {
+        "chain": (("step", "walker", "parameter"), samples),
+        "chain_log_posterior": (("step", "walker"), chains.log_posterior),
+        "posterior_mean": ("parameter", kept.mean(axis=0)),
+        "posterior_sd": ("parameter", kept.std(axis=0, ddof=1)),
+        "posterior_lower": ("parameter", np.quantile(kept, 0.025, axis=0), {"long_name": "2.5 % quantile"}),
+        "posterior_upper": ("parameter", np.quantile(kept, 0.975, axis=0), {"long_name": "97.5 % quantile"}),
+        "rhat": ("parameter", result.rhat, {"long_name": "rank-normalised split R-hat (ArviZ)"}),
+        "ess": ("parameter", result.ess, {"long_name": "bulk effective sample size (ArviZ)"}),
+        "burnin": ((), chains.burnin),
+        "acceptance": ((), chains.acceptance),
+    }

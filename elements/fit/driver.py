@@ -143,11 +143,20 @@ def optimize(
         to_natural=partial(natural, params),
         to_search=partial(search, params),
         missing=missing,
+        log_jacobian=_log_jacobian([i for o in objectives if isinstance(o, PriorTerm) for i in o.priors
+                                    if params[i].transform == "log10"]),
     )
     started = time.perf_counter()
     fitted.result = optimizer.minimize(problem, x0=x0)
     fitted.wall_s = time.perf_counter() - started
     return fitted
+
+
+def _log_jacobian(columns: list[int]) -> Callable[[np.ndarray], np.ndarray] | None:
+    """log |dx/dy| of the log10 columns whose prior is a density in x: x = 10**y, dx/dy = ln(10) x."""
+    if not columns:
+        return None
+    return lambda Y: np.sum(np.log(np.log(10.0)) + np.log(10.0) * np.atleast_2d(Y)[:, columns], axis=1)
 
 
 def open_journal(spec: DataFitSpec, ctx: Context) -> Journal:

@@ -173,10 +173,29 @@ class DataFitSpec(Strict):
             self.multistarts = len(guesses)
         return self
 
+    @model_validator(mode="before")
+    @classmethod
+    def _sampler(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "sampler" in value:
+            if value.get("optimizer") is not None:
+                raise ValueError("give a sampler or an optimizer, not both: a sampler takes the optimizer's place")
+            value = {**{k: v for k, v in value.items() if k != "sampler"}, "optimizer": value["sampler"]}
+        return value
+
     @model_validator(mode="after")
     def _optimizer_fits_objectives(self) -> DataFitSpec:
         found = [m for objectives in self.fit_problems()
                  for m in self.optimizer.incompatible(missing(objectives, priors=self.has_priors), name=self.optimizer.type)]
+        if getattr(self.optimizer, "is_sampler", False):
+            plain = sorted({(kind.cost or self.cost).type for kind in self.objectives.values()
+                            if not (kind.cost or self.cost).likelihood})
+            if plain:
+                found.append(f"{self.optimizer.type} samples the posterior, whose log is minus the fit's cost, so the "
+                             f"cost must be a negative log-likelihood, not {', '.join(plain)}: set cost: {{type: "
+                             "GaussianLogLikelihood, sigma: {'Voltage [V]': 0.001}}} (a known noise level, or a "
+                             "fitted parameter's name)")
+            if self.multistarts > 1:
+                found.append(f"{self.optimizer.type} runs its own chains: remove multistarts")
         if found:
             raise ValueError("; ".join(f"optimizer: {m}" for m in dict.fromkeys(found)))
         return self

@@ -32,10 +32,10 @@ class GridSearch(Optimizer):
     type: Literal["GridSearch"] = "GridSearch"
     points: int = Field(9, ge=2)
 
-    def minimize(self, objective, bounds, *, x0=None) -> OptimizeResult:
-        axes = [np.linspace(lo, hi, self.points) for lo, hi in bounds]
+    def minimize(self, problem, *, x0=None) -> OptimizeResult:
+        axes = [np.linspace(lo, hi, self.points) for lo, hi in problem.bounds]
         X = np.array(list(product(*axes)))
-        costs = objective(X)
+        costs = problem.cost(X)
         best = int(np.argmin(costs))
         return OptimizeResult(x=X[best], fun=float(costs[best]), nit=1, nfev=len(X), success=True,
                               message=f"searched {len(X)} grid points")
