@@ -23,7 +23,7 @@ from distributed import Client, wait
 from clusters import closing, profiles
 from elements import ELEMENTS
 from elements.core import config
-from elements.core.data import DataError
+from elements.core.data import DataError, in_store
 from elements.core.status import Status
 from orchestrator import cache, lineage, measurements
 from orchestrator import store as stores
@@ -82,12 +82,12 @@ def prepare(
     pipeline = load_pipeline(source)
     base = _base_dir(source, base_dir)
     data = {}
-    with measurements.using(stores.root(store_root)):  # db: ids resolve in this run's store
-        for name, spec in pipeline.elements.items():
-            try:
-                data[name] = ELEMENTS[spec.element_type].inputs(spec, base)
-            except DataError as exc:  # say which element reads it, as spec problems do
-                raise DataError(f"elements.{name}: {exc}") from exc
+    root = stores.root(store_root)
+    for name, spec in pipeline.elements.items():
+        try:  # db: ids resolve in this run's store
+            data[name] = ELEMENTS[spec.element_type].inputs(in_store(spec, root), base)
+        except DataError as exc:  # say which element reads it, as spec problems do
+            raise DataError(f"elements.{name}: {exc}") from exc
     found_versions = versions()
     elements = pipeline.to_dict()["elements"]
     keys = cache.element_keys(elements, data, found_versions)

@@ -18,7 +18,6 @@ import difflib
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import xarray as xr
 import zarr
 
 from elements.core.data import (
-    TIME_SERIES, DataError, DataOptions, Measurement, dataframe_sha256, load_measurements, normalise,
+    TIME_SERIES, DataError, DataOptions, Measurement, dataframe_sha256, load_measurements, normalise, store_of,
 )
 from orchestrator import store as stores
 
@@ -37,26 +36,9 @@ MIN_PREFIX = 8
 # Options that shaped the frame when it was added; filters that still make sense on it may be given again.
 _ADD_ONLY = ("columns", "sep", "cycler", "current", "current_sign")
 
-# The store root a worker's element task resolves db: ids against (set per task by the worker, so two
-# runs from different stores on one worker never see each other's root).
-_active_root: ContextVar[Path | None] = ContextVar("sweepfit_measurement_root", default=None)
-
-
 def data_dir(store: str | Path | None = None) -> Path:
-    """``<store root>/data``: the argument, else the root of the running task, else ``sweepfit.store``."""
-    active = _active_root.get()
-    base = stores.root(store) if store is not None or active is None else active
-    return base / "data"
-
-
-@contextlib.contextmanager
-def using(root: str | Path) -> Iterator[None]:
-    """Resolve ``db:`` sources against this store root inside the block (this thread only)."""
-    token = _active_root.set(Path(root).resolve())
-    try:
-        yield
-    finally:
-        _active_root.reset(token)
+    """``<store root>/data``: the given store's, else ``sweepfit.store``'s."""
+    return stores.root(store) / "data"
 
 
 def add(
@@ -207,7 +189,7 @@ def load_db(target: str, options: DataOptions, base_dir: Path, required: tuple[s
         raise DataError(f"db:{target}: {given} shaped the data when it was added and cannot be given "
                         f"again; only column_map and the filters (steps, time_range, voltage_range, drop_rests, "
                         f"resample) apply to stored data")
-    frame, attrs = load(target)
+    frame, attrs = load(target, store_of(options))  # the run's store, carried by the source
     source = f"db:{attrs['id']}"
     if options.model_fields_set & {"column_map", "steps", "time_range", "voltage_range", "drop_rests", "rest_current",
                                    "resample"}:

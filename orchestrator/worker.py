@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from elements import ELEMENTS, Context, engine
+from elements.core.data import in_store
 from elements.core.status import Status
 from elements.element import MapLike, serial_map
 from orchestrator import cache, evaluators, measurements, store
@@ -198,8 +199,7 @@ def run_element(
             store_group=lambda: (str(run_path), name),
             preview=preview,
         )
-        with measurements.using(root):
-            result = ELEMENTS[spec.element_type].run(spec, ctx)
+        result = ELEMENTS[spec.element_type].run(in_store(spec, root), ctx)  # db: sources read this run's store
         settle()
         solves = counts["solves"] + engine.thread_solves() - started_solves  # chunks elsewhere + here
         store.write_datasets(run_path, name, result.datasets)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import orchestrator
-from elements.core.data import DataError, load_measurements
+from elements.core.data import DataError, DataOptions, in_store, load_measurements
 from orchestrator import measurements
 from orchestrator.cli import app
 from tests.conftest import D_N, DATA
@@ -46,10 +46,9 @@ def test_same_content_twice_is_one_id_and_one_copy(frame, tmp_path):
 def test_db_source_loads_by_prefix_or_name(frame, tmp_path):
     frame.to_csv(tmp_path / "cell.csv", index=False)
     id_ = measurements.add(tmp_path / "cell.csv", store=tmp_path, name="cell A 1C")
-    with measurements.using(tmp_path):
-        [by_id] = load_measurements(f"db:{id_[:8]}")
-        [by_name] = load_measurements("db:cell A 1C")
-        [window] = load_measurements({"source": f"db:{id_[:8]}", "time_range": [10, 30]})
+    [by_id] = load_measurements(in_store(f"db:{id_[:8]}", tmp_path))
+    [by_name] = load_measurements(in_store("db:cell A 1C", tmp_path))
+    [window] = load_measurements(in_store(DataOptions(source=f"db:{id_[:8]}", time_range=[10, 30]), tmp_path))
     pd.testing.assert_frame_equal(by_id.frame, frame)
     assert by_id.sha256 == by_name.sha256 == id_ and by_id.source == f"db:{id_}"
     assert window.time.tolist() == [0.0, 10.0, 20.0]  # filtered, then shifted to start at 0
@@ -58,15 +57,15 @@ def test_db_source_loads_by_prefix_or_name(frame, tmp_path):
 def test_unknown_id_lists_close_matches(frame, tmp_path):
     frame.to_csv(tmp_path / "cell.csv", index=False)
     id_ = measurements.add(tmp_path / "cell.csv", store=tmp_path, name="cellA")
-    with measurements.using(tmp_path), pytest.raises(DataError) as info:
-        load_measurements("db:cellB")
+    with pytest.raises(DataError) as info:
+        load_measurements(in_store("db:cellB", tmp_path))
     assert "no such measurement" in str(info.value) and f"{id_[:12]} (cellA)" in str(info.value)
-    with measurements.using(tmp_path), pytest.raises(DataError, match="at least 8 characters"):
-        load_measurements(f"db:{id_[:5]}")
-    with measurements.using(tmp_path), pytest.raises(DataError, match="current_sign"):
-        load_measurements({"source": f"db:{id_[:8]}", "current_sign": "positive_charge"})
-    with measurements.using(tmp_path / "empty"), pytest.raises(DataError, match="store .* is empty"):
-        load_measurements("db:cellA")
+    with pytest.raises(DataError, match="at least 8 characters"):
+        load_measurements(in_store(f"db:{id_[:5]}", tmp_path))
+    with pytest.raises(DataError, match="current_sign"):
+        load_measurements(in_store(DataOptions(source=f"db:{id_[:8]}", current_sign="positive_charge"), tmp_path))
+    with pytest.raises(DataError, match="store .* is empty"):
+        load_measurements(in_store("db:cellA", tmp_path / "empty"))
 
 
 def test_cli_data_add_list_show(frame, tmp_path):
@@ -98,8 +97,7 @@ def test_cli_adds_a_cycler_export(tmp_path):
     added = cli.invoke(app, ["data", "add", str(tmp_path / "neware.csv"), "--store", str(tmp_path),
                              "--cycler", "neware"])
     assert added.exit_code == 0, added.output
-    with measurements.using(tmp_path):
-        [stored] = load_measurements(f"db:{added.stdout.strip().splitlines()[-1][:12]}")
+    [stored] = load_measurements(in_store(f"db:{added.stdout.strip().splitlines()[-1][:12]}", tmp_path))
     assert stored.voltage.tolist() == pytest.approx(rows["Voltage [V]"].tolist(), abs=1e-12)
     assert stored.current.tolist() == pytest.approx((-rows["Current [A]"]).tolist(), abs=1e-12)  # PyBaMM's sign
     wrong = cli.invoke(app, ["data", "add", str(tmp_path / "neware.csv"), "--store", str(tmp_path),
@@ -123,3 +121,21 @@ def test_db_pipeline_runs_on_the_cluster(short_csv, client, tmp_path):
     lineage = orchestrator.run_lineage(info["run_id"], store=tmp_path)
     assert lineage["data"] == {f"db:{id_}": id_}
     assert lineage["measurements"][id_]["source"] == str(Path(short_csv).resolve())
+
+
+@pytest.mark.slow
+def test_per_key_fits_read_db_data_from_the_runs_store_on_every_worker(short_csv, client, tmp_path):
+    # The store is not the workers' default one: each key's fit runs as a task of its own on a worker,
+    # and reads its db: data from the store the spec carries, not from where that worker looks by default.
+    store = tmp_path / "elsewhere"
+    ids = [measurements.add(pd.read_csv(short_csv).iloc[:n], store=store, name=f"cell{n}") for n in (40, 50)]
+    spec = {"elements": {"fit": {
+        "element_type": "array_data_fit",
+        "objectives": {str(i): {"objective": "CurrentDriven", "data": f"db:{id_[:12]}"} for i, id_ in enumerate(ids)},
+        "parameters": {D_N: {"bounds": [1e-15, 1e-12], "transform": "log10"}},
+        "optimizer": {"type": "ScipyDifferentialEvolution", "seed": 0, "popsize": 2, "maxiter": 1},
+    }}}
+    assert not any(client.run(lambda: __import__("pathlib").Path("sweepfit-runs/data").is_dir()).values())
+    info = orchestrator.run(spec, client=client, store=store)
+    assert info["status"] == "completed", info
+    assert info["elements"]["fit"]["summary"]["counts"]["keys"] == 2

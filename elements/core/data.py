@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -32,7 +33,7 @@ from pydantic import (
 
 from elements.core.registry import Registry
 
-__all__ = ["DATA_SOURCES", "TIME_SERIES", "DataError", "DataOptions", "DataSpec", "Measurement", "SourceLoader",
+__all__ = ["DATA_SOURCES", "in_store", "store_of", "TIME_SERIES", "DataError", "DataOptions", "DataSpec", "Measurement", "SourceLoader",
            "load_measurements", "normalise", "register_source"]
 
 TIME, VOLTAGE, CURRENT, STEP = "Time [s]", "Voltage [V]", "Current [A]", "Step"
@@ -110,6 +111,7 @@ class DataOptions(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+    _store: Path | None = PrivateAttr(default=None)
 
     source: str = INLINE
     data: dict[str, list[Any]] | None = None
@@ -291,6 +293,35 @@ def _inline(options: DataOptions, required: tuple[str, ...]) -> Measurement:
 def dataframe_sha256(frame: pd.DataFrame) -> str:
     """Checksum of a DataFrame's content (its CSV text), so lineage can name in-memory data."""
     return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+
+
+def in_store(value: Any, root: Path) -> Any:
+    """``value`` (an element's spec, or a part of one) with every ``db:`` source resolving in the
+    measurement store at ``root``: the store then travels with the spec into every task that reads
+    its data (per-key fits, multistarts, workers of another machine), none relying on where it runs."""
+    if isinstance(value, str) and value.startswith("db:"):
+        value = DataOptions(source=value)
+    if isinstance(value, DataOptions):
+        if value.source.startswith("db:"):
+            value = value.model_copy()
+            value._store = Path(root)
+        return value
+    if isinstance(value, BaseModel):
+        found = {k: in_store(v, root) for k, v in value.__dict__.items()}
+        changed = {k: v for k, v in found.items() if v is not value.__dict__[k]}
+        return value.model_copy(update=changed) if changed else value
+    if isinstance(value, dict):
+        found = {k: in_store(v, root) for k, v in value.items()}
+        return found if any(found[k] is not value[k] for k in value) else value
+    if isinstance(value, list):
+        found = [in_store(v, root) for v in value]
+        return found if any(a is not b for a, b in zip(found, value)) else value
+    return value
+
+
+def store_of(options: DataOptions) -> Path | None:
+    """The measurement store a ``db:`` source resolves in (see :func:`in_store`); None: ``sweepfit.store``."""
+    return options._store
 
 
 def _serialized(data: Any) -> Any:
