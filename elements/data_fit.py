@@ -307,6 +307,11 @@ class Fitted:
     wall_s: float = 0.0
 
 
+def failures(fitted: Fitted) -> int:
+    """How many of a fit's evaluations failed to solve."""
+    return sum(SolveStatus(s).failed for s in fitted.status)
+
+
 def natural(params: list[ParameterSpec], Y: np.ndarray) -> np.ndarray:
     """Search-space rows in the parameters' own units."""
     return np.array([[p.from_search(y) for p, y in zip(params, row)] for row in np.atleast_2d(Y)])
@@ -468,7 +473,8 @@ def multistart(
         best_cost.append(best.best_cost[-1])
         best_x.append(best.best_x[-1])
         ctx.report(Progress(unit="start", done=len(found), total=spec.multistarts, parameters=names,
-                            evaluations=sum(len(f.cost) for f in found.values()), best_cost=best_cost, best_x=best_x))
+                            evaluations=sum(len(f.cost) for f in found.values()), best_cost=best_cost, best_x=best_x,
+                            failed=sum(failures(f) for f in found.values())))
     return [found[i] for i in range(spec.multistarts)], points
 
 
@@ -492,8 +498,8 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
     preview = Preview(ctx.preview)
 
     def report(f: Fitted) -> None:
-        ctx.report(Progress(unit="generation", done=len(f.best_cost), evaluations=len(f.cost),
-                            parameters=list(names), best_cost=f.best_cost, best_x=f.best_x))
+        ctx.report(Progress(unit="generation", done=len(f.best_cost), evaluations=len(f.cost), failed=failures(f),
+                            total=spec.optimizer.steps(), parameters=list(names), best_cost=f.best_cost, best_x=f.best_x))
         offer(preview, objectives, f, len(f.best_cost))
 
     started = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import socket
+from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -152,22 +153,30 @@ def _shape(runs: list[dict[str, Any]]) -> list[tuple]:
             for r in runs]
 
 
-def document(doc: Document, *, root: Path) -> None:
-    """Build one browser session's page and keep it fresh from the store."""
+def document(doc: Document, *, roots: Callable[[], list[Path]]) -> None:
+    """Build one browser session's page and keep it fresh from the stores ``roots()`` names.
+
+    ``roots`` is asked at every refresh: a scheduler's dashboard learns stores as runs start.
+    """
     args = doc.session_context.request.arguments if doc.session_context else {}
     run_id = args["run"][0].decode() if args.get("run") else None
     doc.title = "sweepfit monitor"
     sources: dict[str, Any] = {}
-    runs = _runs(root, run_id)
+
+    def found() -> list[dict[str, Any]]:
+        return [run for root in roots() for run in _runs(root, run_id)]
+
+    runs = found()
     shape = _shape(runs)
     page = column(_layout(runs, sources), name="page")
-    doc.add_root(column(Div(text=f"<h2>sweepfit monitor</h2><small>{root}</small>"), page))
+    where = ", ".join(str(root) for root in roots()) or "no store yet: start a run on this cluster"
+    doc.add_root(column(Div(text=f"<h2>sweepfit monitor</h2><small>{where}</small>"), page))
 
     shown: dict[str, int | None] = {}  # the preview step each fit's figures show
 
     def refresh() -> None:
         nonlocal shape
-        latest = _runs(root, run_id)
+        latest = found()
         if _shape(latest) != shape:
             shape = _shape(latest)
             sources.clear()
@@ -217,7 +226,7 @@ def serve(*, store: str | Path | None = None, port: int | None = None, address: 
 
     root = stores.root(store)
     port = config.get("monitor.port", port)
-    app = Application(FunctionHandler(partial(document, root=root)))
+    app = Application(FunctionHandler(partial(document, roots=lambda: [root])))
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     server = Server({"/monitor": app}, port=port, address=address, allow_websocket_origin=origins)
     server.start()

@@ -69,6 +69,10 @@ class Optimizer(Kind):
         """Minimise within ``bounds``; the result has ``x``, ``fun``, ``nit``, ``success``, ``message``."""
         raise NotImplementedError
 
+    def steps(self) -> int | None:
+        """The most objective calls it makes (a progress bar's total); None without a fixed budget."""
+        return None
+
 
 OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
 
