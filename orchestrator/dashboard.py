@@ -34,6 +34,7 @@ from orchestrator import store as stores
 
 RUNS_PAGE, PROGRESS_PAGE = "/individual-sweepfit-runs", "/individual-sweepfit-progress"
 EXTENSION = "sweepfit"  # the scheduler extension that holds the stores
+STORED = [s for s in Status if s not in (Status.LOST, Status.STALLED)]  # the others are derived when read
 RUN_COLUMNS = ["run_id", "project", "name", "status", "elements", "created"]
 
 
@@ -166,7 +167,7 @@ class Metrics:
         runs = [run for root in self.stores.roots for run in stores.list_runs(root)]
         by_status = GaugeMetricFamily("sweepfit_runs", "Runs in the scheduler's sweepfit stores, by status",
                                       labels=["status"])
-        for status in Status:
+        for status in STORED:
             by_status.add_metric([status.value], sum(run.get("status") == status for run in runs))
         yield by_status
         found = list(_fits_and_sweeps(runs))
