@@ -20,6 +20,7 @@ Which stores a scheduler shows it learns from each run started on it (:func:`add
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,8 @@ def runs_page(scheduler: Any, extra: dict, doc: Document) -> None:
     doc.title = "sweepfit runs"
     doc.add_root(column(Div(text="<h3>sweepfit runs</h3>"), table, sizing_mode="stretch_width"))
 
-    def refresh() -> None:
-        latest = runs_table(roots)
+    async def refresh() -> None:
+        latest = await asyncio.to_thread(runs_table, roots)  # off the scheduler's event loop
         if latest != source.data:
             source.data = latest
 

@@ -10,6 +10,7 @@ Open ``/monitor?run=<id>`` for one run.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
 from collections.abc import Callable
@@ -174,9 +175,10 @@ def document(doc: Document, *, roots: Callable[[], list[Path]]) -> None:
 
     shown: dict[str, int | None] = {}  # the preview step each fit's figures show
 
-    def refresh() -> None:
+    async def refresh() -> None:
         nonlocal shape
-        latest = found()
+        # Read the store in a thread: inside a Dask dashboard this event loop is the scheduler's.
+        latest = await asyncio.to_thread(found)
         if _shape(latest) != shape:
             shape = _shape(latest)
             sources.clear()
