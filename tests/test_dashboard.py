@@ -4,6 +4,8 @@ and then a sweep run on the detached driver's LocalCluster; the preload for a sc
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,7 +18,8 @@ import orchestrator
 from orchestrator import dashboard, lifecycle
 from orchestrator import store as stores
 from tests.bokeh_page import RENDERED_JS, column, grown
-from tests.conftest import D_N, D_P, TRUE, dask_processes
+from orchestrator.monitor import free_port
+from tests.conftest import D_N, D_P, TRUE
 
 T_AMB = "Ambient temperature [K]"
 SCREENSHOT = "dashboard.png"
@@ -145,15 +148,21 @@ def test_a_scheduler_started_elsewhere_gets_the_pages_through_the_preload(short_
     store, other = tmp_path / "store", tmp_path / "other"
     lifecycle.prepare(_pipeline(short_csv), store_root=store)
     lifecycle.prepare(_pipeline(short_csv), store_root=other)
-    preload = ("--preload", "orchestrator.preload", "--sweepfit-store", str(store))
-    with dask_processes(tmp_path, scheduler_args=preload) as (address, _), Client(address) as client:
-        base = client.dashboard_link.rsplit("/", 1)[0]
-        plots = json.loads(urllib.request.urlopen(f"{base}/individual-plots.json", timeout=10).read())
-        assert {"Individual Sweepfit Runs", "Individual Sweepfit Progress"} <= set(plots)
-        menu = urllib.request.urlopen(f"{base}/status", timeout=10).read().decode()
-        assert 'href="individual-sweepfit-runs">Sweepfit Runs<' in menu
-        assert _metrics(base)['sweepfit_runs{"status": "pending"}'] == 1  # the store given to the preload
-        assert dashboard.register_store(client, other)  # as a run started on it does
-        assert _metrics(base)['sweepfit_runs{"status": "pending"}'] == 2
-        page = urllib.request.urlopen(f"{base}/individual-sweepfit-runs", timeout=10).read().decode()
-        assert "sweepfit runs" in page
+    port, dashboard_port = free_port(), free_port()
+    scheduler = subprocess.Popen(
+        [Path(sys.executable).parent / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+         "--dashboard-address", f"127.0.0.1:{dashboard_port}", "--preload", "orchestrator.preload",
+         "--sweepfit-store", str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        with Client(f"tcp://127.0.0.1:{port}", timeout=60) as client:
+            base = f"http://127.0.0.1:{dashboard_port}"
+            plots = json.loads(urllib.request.urlopen(f"{base}/individual-plots.json", timeout=10).read())
+            assert {"Individual Sweepfit Runs", "Individual Sweepfit Progress"} <= set(plots)
+            menu = urllib.request.urlopen(f"{base}/status", timeout=10).read().decode()
+            assert 'href="individual-sweepfit-runs">Sweepfit Runs<' in menu
+            assert _metrics(base)['sweepfit_runs{"status": "pending"}'] == 1  # the store given to the preload
+            assert dashboard.register_store(client, other)  # as a run started on it does
+            assert _metrics(base)['sweepfit_runs{"status": "pending"}'] == 2
+    finally:
+        scheduler.terminate()
+        scheduler.wait(timeout=30)
