@@ -130,7 +130,7 @@ def add_store(dask_scheduler: Any, root: str) -> bool:
     return True
 
 
-def _fits_and_sweeps(runs: list[dict[str, Any]]) -> Iterator[tuple[str, Progress]]:
+def _fits_and_sweeps(runs: list[dict[str, Any]]) -> Iterator[tuple[str | None, Progress]]:
     """(element type, progress) of every element that made its own progress (not loaded from a cache)."""
     for run in runs:
         types = {name: e.get("element_type") for name, e in run.get("spec", {}).get("elements", {}).items()}
@@ -183,4 +183,3 @@ class Metrics:
 def register_store(client: Any, root: Path) -> bool:
     """Tell ``client``'s scheduler to show the store at ``root``; whether its dashboard has the pages."""
     return bool(client.run_on_scheduler(add_store, root=str(root)))
-

@@ -154,6 +154,11 @@ def _shape(runs: list[dict[str, Any]]) -> list[tuple]:
             for r in runs]
 
 
+def _header(roots: list[Path]) -> str:
+    where = ", ".join(str(root) for root in roots) or "no store yet: runs started on this cluster show here"
+    return f"<h2>sweepfit monitor</h2><small>{where}</small>"
+
+
 def document(doc: Document, *, roots: Callable[[], list[Path]]) -> None:
     """Build one browser session's page and keep it fresh from the stores ``roots()`` names.
 
@@ -170,8 +175,8 @@ def document(doc: Document, *, roots: Callable[[], list[Path]]) -> None:
     runs = found()
     shape = _shape(runs)
     page = column(_layout(runs, sources), name="page")
-    where = ", ".join(str(root) for root in roots()) or "no store yet: start a run on this cluster"
-    doc.add_root(column(Div(text=f"<h2>sweepfit monitor</h2><small>{where}</small>"), page))
+    header = Div(text=_header(roots()))
+    doc.add_root(column(header, page))
 
     shown: dict[str, int | None] = {}  # the preview step each fit's figures show
 
@@ -179,6 +184,7 @@ def document(doc: Document, *, roots: Callable[[], list[Path]]) -> None:
         nonlocal shape
         # Read the store in a thread: inside a Dask dashboard this event loop is the scheduler's.
         latest = await asyncio.to_thread(found)
+        header.text = _header(roots())
         if _shape(latest) != shape:
             shape = _shape(latest)
             sources.clear()
