@@ -20,7 +20,7 @@ from elements.core.problem import RESIDUALS
 from elements.core.status import Progress, Summary
 from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.fit.dataset import fit_dataset
-from elements.fit.driver import Fitted, chunk_count, multistart, offer, open_journal, optimize
+from elements.fit.driver import Fitted, chunk_count, failures, multistart, offer, open_journal, optimize
 from elements.fit.evaluation import build
 from elements.fit.spec import DataFitSpec, inputs
 from elements.preview import Preview
@@ -43,8 +43,8 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
     preview = Preview(ctx.preview)
 
     def report(f: Fitted) -> None:
-        ctx.report(Progress(unit="generation", done=len(f.best_cost), evaluations=len(f.cost),
-                            parameters=list(names), best_cost=f.best_cost, best_x=f.best_x))
+        ctx.report(Progress(unit="generation", done=len(f.best_cost), evaluations=len(f.cost), failed=failures(f),
+                            total=spec.optimizer.budget(), parameters=list(names), best_cost=f.best_cost, best_x=f.best_x))
         offer(preview, objectives, f, len(f.best_cost))
 
     started = time.perf_counter()

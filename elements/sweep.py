@@ -26,7 +26,7 @@ from elements.core import config
 from elements.core.data import DataOptions, load_measurements
 from elements.core.registry import unknown_name
 from elements.core.storage import consolidate
-from elements.core.status import Progress, Summary
+from elements.core.status import Progress, SolveStatus, Summary
 from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.models import MODELS, unknown_parameters
 from elements.schema import ModelSpec, ParameterSetName, Span, Strict, check_bounds
@@ -493,15 +493,17 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
     shipped = replace(plan, values={})  # each chunk task carries its own points, not the whole sample
     started = reported = time.perf_counter()
     done = skipped
+    failed = 0  # this session's solves that failed (the stored status array holds every point's)
     for w in range(0, len(todo), wave):
         ctx.check_canceled()
         label = f"sweep{skipped}+{w}" if resumed else f"sweep{w}"
         items = [(c, plan.points(c)) for c in todo[w : w + wave]]
-        for _ in ctx.unordered(label)(partial(solve_chunk, shipped), items):
+        for solved in ctx.unordered(label)(partial(solve_chunk, shipped), items):
             done += 1
+            failed += sum(n for status, n in solved["status"].items() if SolveStatus(status).failed)
             if time.perf_counter() - reported > REPORT_EVERY or done == layout.n_chunks:
                 rate = (done - skipped) / (time.perf_counter() - started)
-                ctx.report(Progress(unit="chunks", done=done, total=layout.n_chunks,
+                ctx.report(Progress(unit="chunks", done=done, total=layout.n_chunks, failed=failed,
                                     eta_s=(layout.n_chunks - done) / rate))
                 reported = time.perf_counter()
     wall = time.perf_counter() - started

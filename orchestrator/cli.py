@@ -12,10 +12,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from elements.core.status import Progress as ProgressRecord
 from elements.core.status import Status, Summary
+from orchestrator.bars import element_line
 
 app = typer.Typer(help="Fit and sweep PyBaMM models on a Dask cluster.", no_args_is_help=True)
 # soft_wrap: long lines are not broken at 80 columns when piped, so a log greps whole names.
@@ -89,6 +88,8 @@ def run(
     """
     import clusters
     from orchestrator import lifecycle
+    from orchestrator import store as stores
+    from orchestrator.bars import RunBars
 
     overrides = {"n_workers": workers} if workers else {}
     try:
@@ -100,21 +101,11 @@ def run(
 
     def started(client: Any) -> None:
         console.print(f"run {prepared.run_id} -> {prepared.path}", highlight=False)
-        _print_links(client.dashboard_link, prepared.run_id, prepared.path)
+        _print_links(stores.read_attrs(prepared.path), prepared.run_id, prepared.path)
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-                  TimeElapsedColumn(), console=console, disable=as_json) as bars:
-        tasks: dict[str, Any] = {}
-
-        def show(info: dict[str, Any]) -> None:
-            for name, element in info["elements"].items():
-                if name not in tasks:
-                    tasks[name] = bars.add_task(escape(name), total=1, detail="pending")
-                done = Status(element["status"]).finished
-                bars.update(tasks[name], completed=1 if done else 0, detail=escape(_element_line(element)))
-
+    with RunBars(console, disable=as_json) as bars:
         try:
-            info = lifecycle.execute(prepared, cluster=cluster, on_start=started, on_progress=show, **overrides)
+            info = lifecycle.execute(prepared, cluster=cluster, on_start=started, on_progress=bars.show, **overrides)
         except Exception as exc:  # the cluster did not start; the run records why
             _fail(exc, run_id=prepared.run_id)
     info = {**info, "path": str(prepared.path)}
@@ -268,16 +259,17 @@ def _load_profiles(profiles: Path | None) -> None:
         known.load_file(profiles)
 
 
-def _print_links(dashboard: str | None, run_id: str, path: Path) -> None:
+def _print_links(info: dict[str, Any], run_id: str, path: Path) -> None:
+    """The Dask dashboard, sweepfit's pages in it (when the scheduler has them), and the monitor."""
     from elements.core import config
 
     store = path.parent.parent
-    console.print(
-        f"dashboard: {dashboard or 'starting (see `sweepfit status ' + run_id + '`)'}\n"
-        f"monitor:   sweepfit monitor --store {store}   "
-        f"-> http://127.0.0.1:{config.get('monitor.port')}/monitor?run={run_id}",
-        highlight=False,
-    )
+    lines = [f"dashboard: {info.get('dashboard') or 'starting (see `sweepfit status ' + run_id + '`)'}"]
+    if info.get("pages"):
+        lines.append(f"this run:  {info['pages']}")
+    lines.append(f"monitor:   sweepfit monitor --store {store}   "
+                 f"-> http://127.0.0.1:{config.get('monitor.port')}/monitor?run={run_id}")
+    console.print("\n".join(lines), highlight=False)
 
 
 @app.command()
@@ -307,16 +299,7 @@ def submit(
     while "dashboard" not in info and info["status"] not in ("failed", "lost") and time.monotonic() < deadline:
         time.sleep(0.25)
         info = runner.get(run_id, store=store)
-    _print_links(info.get("dashboard"), run_id, Path(info["path"]))
-
-
-def _element_line(element: dict[str, Any]) -> str:
-    detail = element["status"]
-    if element.get("progress"):
-        detail += f"  {ProgressRecord.model_validate(element['progress']).line()}"
-    if element.get("cached_from"):
-        detail += f"  (loaded from run {element['cached_from']['run_id']})"
-    return detail
+    _print_links(info, run_id, Path(info["path"]))
 
 
 @app.command()
@@ -329,7 +312,7 @@ def status(
     info = _run_info(run_id, store)
     if as_json:
         keep = ("run_id", "project", "name", "status", "lost", "stalled", "error", "created", "finished", "path",
-                "cluster", "scheduler", "dashboard")
+                "cluster", "scheduler", "dashboard", "pages")
         elements = {n: {k: e.get(k) for k in ("status", "error", "progress", "worker") if e.get(k) is not None}
                     for n, e in info["elements"].items()}
         typer.echo(json.dumps({**{k: info[k] for k in keep if info.get(k) is not None}, "elements": elements}))
@@ -340,8 +323,10 @@ def status(
         typer.echo(f"  error: {info['error']}")
     if info.get("dashboard"):
         typer.echo(f"dashboard: {info['dashboard']}")
+    if info.get("pages"):
+        typer.echo(f"this run:  {info['pages']}")
     for name, element in info["elements"].items():
-        typer.echo(f"  {name}: {_element_line(element)}")
+        typer.echo(f"  {name}: {element_line(element)}")
         if element.get("error"):
             typer.echo(f"    {element['error']}")
 

@@ -25,7 +25,7 @@ from elements import ELEMENTS
 from elements.core import config
 from elements.core.data import DataError, in_store
 from elements.core.status import Status
-from orchestrator import cache, lineage, measurements
+from orchestrator import cache, dashboard, lineage, measurements
 from orchestrator import store as stores
 from orchestrator.graph import compile_pipeline
 from orchestrator.spec import Pipeline, load_pipeline
@@ -131,10 +131,22 @@ def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: A
 
 
 def start(client: Client, run: Prepared) -> Any:
-    """Record where a prepared run runs (scheduler, dashboard), then send its graph; the future."""
+    """Record where a prepared run runs (scheduler, dashboard, sweepfit's pages there), then send its
+    graph; the future."""
     stores.write_run(run.path, status=Status.RUNNING, scheduler=client.scheduler.address,
-                     dashboard=client.dashboard_link)
+                     dashboard=client.dashboard_link, pages=_pages(client, run))
     return client.compute(compile_pipeline(run.pipeline, run.path, run_id=run.run_id, base_dir=run.base_dir))
+
+
+def _pages(client: Client, run: Prepared) -> str | None:
+    """The link to the run on its scheduler's sweepfit pages, when that dashboard has them."""
+    try:
+        shown = dashboard.register_store(client, run.path.parent.parent)
+    except Exception:  # a scheduler without sweepfit installed, or one that refuses run_on_scheduler
+        return None
+    if not (shown and client.dashboard_link):
+        return None
+    return f"{client.dashboard_link.rsplit('/', 1)[0]}{dashboard.PROGRESS_PAGE}?run={run.run_id}"
 
 
 def fail(run: Prepared, reason: str) -> None:
@@ -162,6 +174,7 @@ def execute(
     """
     if client is None:
         stores.write_run(run.path, cluster=cluster or config.get("cluster.default"))
+        dashboard.install()  # a scheduler this process starts gets sweepfit's pages
         try:
             client = profiles.kind(cluster, **overrides).client()
         except Exception as exc:  # the cluster never started: say so in the run itself

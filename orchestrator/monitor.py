@@ -10,8 +10,10 @@ Open ``/monitor?run=<id>`` for one run.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import socket
+from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -128,55 +130,98 @@ def _element_panel(run_id: str, name: str, element: dict[str, Any], sources: dic
     return header
 
 
+def _title(run: dict[str, Any]) -> str:
+    label = " · ".join(str(x) for x in (run["run_id"], run.get("project"), run.get("name")) if x)
+    return f"<h3>run {label}: {run.get('status')}</h3>"
+
+
 def _layout(runs: list[dict[str, Any]], sources: dict[str, Any]) -> list[Any]:
+    """The page's panels: each run's title, then one panel per element (kept as ``panel:<run>:<element>``)."""
     panels: list[Any] = []
     if not runs:
         panels.append(Div(text="<i>no runs in this store yet</i>"))
     for run in runs:
-        label = " · ".join(str(x) for x in (run["run_id"], run.get("project"), run.get("name")) if x)
-        title = f"<h3>run {label}: {run.get('status')}</h3>"
-        panels.append(Div(text=title, name=f"run:{run['run_id']}"))
+        panels.append(Div(text=_title(run), name=f"run:{run['run_id']}"))
+        sources[f"run:{run['run_id']}"] = panels[-1]
         for name, element in run.get("elements", {}).items():
             panels.append(_element_panel(run["run_id"], name, element, sources))
+            sources[f"panel:{run['run_id']}:{name}"] = panels[-1]
     return panels
 
 
-def _shape(runs: list[dict[str, Any]]) -> list[tuple]:
-    # What decides the layout: runs, their status, and which elements have which kind of progress.
-    def kind(element: dict[str, Any]) -> tuple:
-        progress = progress_of(element)
-        drawn = (len(live.preview_data(element.get("preview", {}))), element.get("sweep_map") is not None)
-        return drawn if progress is None else (bool(progress.best_cost), progress.total is not None, *drawn)
-
-    return [(r["run_id"], r.get("status"), tuple((n, e.get("status"), kind(e)) for n, e in r.get("elements", {}).items()))
-            for r in runs]
+def _outline(runs: list[dict[str, Any]]) -> list[tuple]:
+    return [(r["run_id"], tuple(r.get("elements", {}))) for r in runs]
 
 
-def document(doc: Document, *, root: Path) -> None:
-    """Build one browser session's page and keep it fresh from the store."""
+def _kind(element: dict[str, Any]) -> tuple:
+    """What decides an element's panel: which kind of progress it has and what its figures draw."""
+    progress = progress_of(element)
+    drawn = (len(live.preview_data(element.get("preview", {}))), element.get("sweep_map") is not None)
+    return drawn if progress is None else (bool(progress.best_cost), progress.total is not None, *drawn)
+
+
+def _kinds(runs: list[dict[str, Any]]) -> dict[str, tuple]:
+    return {f"{r['run_id']}:{n}": _kind(e) for r in runs for n, e in r.get("elements", {}).items()}
+
+
+def _forget(key: str, sources: dict[str, Any]) -> None:
+    """Drop the models of one element's panel (``<what>:<run>:<element>[:<i>]``)."""
+    for found in [k for k in sources if k.split(":", 1)[1] == key or k.split(":", 1)[1].startswith(f"{key}:")]:
+        del sources[found]
+
+
+def _header(roots: list[Path]) -> str:
+    where = ", ".join(str(root) for root in roots) or "no store yet: runs started on this cluster show here"
+    return f"<h2>sweepfit monitor</h2><small>{where}</small>"
+
+
+def document(doc: Document, *, roots: Callable[[], list[Path]]) -> None:
+    """Build one browser session's page and keep it fresh from the stores ``roots()`` names.
+
+    ``roots`` is asked at every refresh: a scheduler's dashboard learns stores as runs start.
+    """
     args = doc.session_context.request.arguments if doc.session_context else {}
     run_id = args["run"][0].decode() if args.get("run") else None
     doc.title = "sweepfit monitor"
     sources: dict[str, Any] = {}
-    runs = _runs(root, run_id)
-    shape = _shape(runs)
+
+    def found() -> list[dict[str, Any]]:
+        return [run for root in roots() for run in _runs(root, run_id)]
+
+    runs = found()
+    outline, kinds = _outline(runs), _kinds(runs)
     page = column(_layout(runs, sources), name="page")
-    doc.add_root(column(Div(text=f"<h2>sweepfit monitor</h2><small>{root}</small>"), page))
+    header = Div(text=_header(roots()))
+    doc.add_root(column(header, page))
 
     shown: dict[str, int | None] = {}  # the preview step each fit's figures show
 
-    def refresh() -> None:
-        nonlocal shape
-        latest = _runs(root, run_id)
-        if _shape(latest) != shape:
-            shape = _shape(latest)
+    async def refresh() -> None:
+        nonlocal outline, kinds
+        # Read the store in a thread: inside a Dask dashboard this event loop is the scheduler's.
+        latest = await asyncio.to_thread(found)
+        header.text = _header(roots())
+        if _outline(latest) != outline:  # other runs: a new page
+            outline, kinds = _outline(latest), _kinds(latest)
             sources.clear()
+            shown.clear()
             page.children = _layout(latest, sources)
             return
+        children, replaced = list(page.children), False
         for run in latest:
+            sources[f"run:{run['run_id']}"].text = _title(run)
             for name, element in run.get("elements", {}).items():
-                progress = progress_of(element)
                 key = f"{run['run_id']}:{name}"
+                if _kind(element) != kinds[key]:
+                    # A new panel for this element only: the others keep their figures (and the reader's zoom).
+                    kinds[key] = _kind(element)
+                    at = children.index(sources[f"panel:{key}"])
+                    _forget(key, sources)
+                    shown.pop(key, None)
+                    shown.pop(f"sweep:{key}", None)
+                    children[at] = sources[f"panel:{key}"] = _element_panel(run["run_id"], name, element, sources)
+                    replaced = True
+                progress = progress_of(element)
                 sources[f"status:{key}"].text = f"<b>{name}</b>: {_line(element)}"
                 if progress is None:
                     continue
@@ -194,6 +239,8 @@ def document(doc: Document, *, root: Path) -> None:
                 if progress.done != shown.get(f"sweep:{key}"):
                     shown[f"sweep:{key}"] = progress.done
                     live.update_sweep_map(key, element.get("sweep_map"), sources)
+        if replaced:
+            page.children = children
 
     doc.add_periodic_callback(refresh, REFRESH_MS)
 
@@ -217,7 +264,7 @@ def serve(*, store: str | Path | None = None, port: int | None = None, address: 
 
     root = stores.root(store)
     port = config.get("monitor.port", port)
-    app = Application(FunctionHandler(partial(document, root=root)))
+    app = Application(FunctionHandler(partial(document, roots=lambda: [root])))
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     server = Server({"/monitor": app}, port=port, address=address, allow_websocket_origin=origins)
     server.start()

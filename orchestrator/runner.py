@@ -122,7 +122,7 @@ def get(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
     process or scheduler is gone, so nothing will ever finish it."""
     info = status(run_id, store=store)
     attrs = stores.read_attrs(Path(info["path"]))
-    info.update({k: attrs[k] for k in ("cluster", "scheduler", "dashboard") if k in attrs})
+    info.update({k: attrs[k] for k in ("cluster", "scheduler", "dashboard", "pages") if k in attrs})
     if not Status(info["status"]).finished and (reason := liveness.lost(attrs)):
         info.update(status=Status.LOST.value, lost=reason)
     return info

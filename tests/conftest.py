@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ DATA = Path(__file__).resolve().parent / "data"  # measured files with their lic
 D_N = "Negative particle diffusivity [m2.s-1]"
 D_P = "Positive particle diffusivity [m2.s-1]"
 TRUE = {D_N: 3.3e-14, D_P: 4e-15}
+# Headless, and nothing reaching out to the network on its own.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +40,20 @@ def short_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "short_1C.csv"
     synthetic_discharge(values=TRUE, current=5.0, duration=600.0).to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def browser():
+    """Headless Chromium driven by Playwright: the apt package (`make test` installs it), since
+    Playwright's own browser download is not reachable from where these tests run."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is missing: `make test` installs it (apt-get install chromium)"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
-import json
-import re
-import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Literal
 
@@ -251,73 +245,30 @@ def test_plot_writes_every_figure_and_names_valid_elements(run, tmp_path):
     assert missing.exit_code == 2 and "no run 'no-such-run'" in missing.stderr
 
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 IMAGES_JS = "Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt])"
-
-
-async def _open(devtools: str, url: str) -> dict:
-    """Load ``url`` in a Chromium tab; its images, errors and every request it made."""
-    from tornado.websocket import websocket_connect
-
-    port = re.search(r":(\d+)/", devtools).group(1)
-    targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10).read())
-    ws = await websocket_connect(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"],
-                                 max_message_size=64 * 2**20)
-    events: list[dict] = []
-    ids = iter(range(1, 1000))
-
-    async def call(method: str, **params) -> dict:
-        sent = next(ids)
-        await ws.write_message(json.dumps({"id": sent, "method": method, "params": params}))
-        while True:
-            message = json.loads(await ws.read_message())
-            if message.get("id") == sent:
-                assert "error" not in message, message
-                return message["result"]
-            events.append(message)
-
-    for domain in ("Page", "Runtime", "Log", "Network"):
-        await call(f"{domain}.enable")
-    await call("Page.navigate", url=url)
-    deadline = time.monotonic() + 30
-    while not any(e.get("method") == "Page.loadEventFired" for e in events):
-        assert time.monotonic() < deadline, "the report never finished loading"
-        await call("Runtime.evaluate", expression="1")  # reads the events that arrived meanwhile
-        await asyncio.sleep(0.2)
-    images = (await call("Runtime.evaluate", expression=IMAGES_JS, returnByValue=True))["result"]["value"]
-    ws.close()
-    errors = [e for e in events if e.get("method") == "Runtime.exceptionThrown"
-              or (e.get("method") == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
-              or (e.get("method") == "Log.entryAdded" and e["params"]["entry"]["level"] == "error")]
-    requests = [e["params"]["request"]["url"] for e in events if e.get("method") == "Network.requestWillBeSent"]
-    return {"images": images, "errors": errors, "requests": requests}
 
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_report_is_one_self_contained_page_that_chromium_shows(run, tmp_path):
+def test_report_is_one_self_contained_page_that_chromium_shows(run, browser, tmp_path):
     store, run_id = run
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "chromium is missing: `make test` installs it (apt-get install chromium)"
     done = sweepfit("report", run_id, "--out", "report.html", "--store", str(store), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    page = tmp_path / "report.html"
-    text = page.read_text()
+    report = tmp_path / "report.html"
+    text = report.read_text()
     for name, element in orchestrator.get(run_id, store=store)["elements"].items():
         assert all(html.escape(line) in text for line in Summary.model_validate(element["summary"]).lines()), name
     assert "lineage" in text and "element_type: data_fit" in text  # the lineage and the spec
 
-    browser = subprocess.Popen([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chrome'}",
-                                "--remote-debugging-port=0", "about:blank"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        devtools = next(line.split("on", 1)[1].strip() for line in browser.stderr if "DevTools listening on" in line)
-        seen = asyncio.run(_open(devtools, page.as_uri()))
-    finally:
-        browser.terminate()
-        browser.wait(timeout=30)
-    assert len(seen["images"]) == 3 + 1 + 3  # every figure of the fit, the validation and the sweep
-    assert all(complete and width > 0 for complete, width, _ in seen["images"]), seen["images"]
-    assert seen["errors"] == []
-    assert [u for u in seen["requests"] if not u.startswith(("file:", "data:"))] == []  # nothing from elsewhere
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(report.as_uri(), wait_until="load")
+    images = page.evaluate(IMAGES_JS)
+    assert len(images) == 3 + 1 + 3  # every figure of the fit, the validation and the sweep
+    assert all(complete and width > 0 for complete, width, _ in images), images
+    assert errors == []
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []  # nothing from elsewhere

@@ -116,3 +116,5 @@ def test_submit_to_slurm_keeps_running_after_the_submitter_exits(devslurm, tmp_p
         time.sleep(1)
     assert info["status"] == "completed", info
     assert all(e["worker"].get("slurm_job_id") for e in info["elements"].values()), info["elements"]
+    # dask-jobqueue's scheduler, started by the driver, had sweepfit's pages in its dashboard
+    assert info["pages"] == f"{info['dashboard'].rsplit('/', 1)[0]}/individual-sweepfit-progress?run={run_id}"

@@ -53,11 +53,13 @@ def _finite(value: Any) -> Any:
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.5 h``."""
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
-def _fmt(value: float | None) -> str:
+def fmt(value: float | None) -> str:
+    """A cost or metric in four significant figures; ``-`` for none."""
     return "-" if value is None else f"{value:.4g}"
 
 
@@ -76,6 +78,7 @@ class Progress(Record):
     done: int = 0
     total: int | None = None
     evaluations: int | None = None
+    failed: int | None = None  # solves that failed (infeasible, timed out, errors) so far
     eta_s: float | None = None  # estimated seconds left
     parameters: list[str] = []
     best_cost: list[float | None] = []
@@ -87,11 +90,11 @@ class Progress(Record):
         """One line for the CLI and the monitor: ``generation 12/100  best 0.0013  (390 evals)``."""
         text = f"{self.unit} {self.done}" + (f"/{self.total}" if self.total is not None else "")
         if self.best_cost:
-            text += f"  best {_fmt(self.best_cost[-1])}"
+            text += f"  best {fmt(self.best_cost[-1])}"
         if self.evaluations is not None:
             text += f"  ({self.evaluations} evals)"
         if self.eta_s is not None and self.total is not None and self.done < self.total:
-            text += f"  ~{_duration(self.eta_s)} left"
+            text += f"  ~{duration(self.eta_s)} left"
         return text
 
 
@@ -118,14 +121,14 @@ class Summary(Record):
         if self.parameters:
             fitted = ", ".join(f"{k} = {v:.4g}" for k, v in self.parameters.items())
             out.append(fitted if self.cost is None and self.evaluations is None else
-                       f"cost {_fmt(self.cost)}  {fitted}")
+                       f"cost {fmt(self.cost)}  {fitted}")
         if self.evaluations is not None:
             out.append(f"{self.evaluations} evaluations" + (f", {self.iterations} iterations"
                                                            if self.iterations is not None else ""))
         if self.values:
             out.append(", ".join(f"{k} = {v:.6g}" for k, v in self.values.items()))
         for objective, found in self.metrics.items():
-            values = ", ".join(f"{k} {_fmt(v)}" for k, v in found.items() if isinstance(v, (int, float)) or v is None)
+            values = ", ".join(f"{k} {fmt(v)}" for k, v in found.items() if isinstance(v, (int, float)) or v is None)
             status = found.get("status")
             out.append(f"{objective}: {values}" + (f"  ({status})" if status not in (None, "ok") else ""))
         if self.counts:

@@ -15,7 +15,7 @@ from scipy.optimize import OptimizeResult
 
 from elements.core import config
 from elements.core.problem import GRADIENT, LEAST_SQUARES, RESIDUALS, FitProblem
-from elements.core.status import Progress
+from elements.core.status import Progress, SolveStatus
 from elements.element import Context, MapLike, serial_map
 from elements.engine import Outcome
 from elements.fit.evaluation import Evaluated, evaluate, natural, offered, search, transform_jacobians
@@ -43,6 +43,11 @@ class Fitted:
     best_outcomes: list[Outcome] = field(default_factory=list)  # each objective's, at the best so far
     result: OptimizeResult = field(default_factory=OptimizeResult)
     wall_s: float = 0.0
+
+
+def failures(fitted: Fitted) -> int:
+    """How many of a fit's evaluations failed to solve."""
+    return sum(SolveStatus(s).failed for s in fitted.status)
 
 
 def chunk_count(chunks: int | None, workers: int, *, evaluators: bool = False) -> int:
@@ -227,7 +232,8 @@ def multistart(
         best_cost.append(best.best_cost[-1])
         best_x.append(best.best_x[-1])
         ctx.report(Progress(unit="start", done=len(found), total=spec.multistarts, parameters=names,
-                            evaluations=sum(len(f.cost) for f in found.values()), best_cost=best_cost, best_x=best_x))
+                            evaluations=sum(len(f.cost) for f in found.values()), best_cost=best_cost, best_x=best_x,
+                            failed=sum(failures(f) for f in found.values())))
     return [found[i] for i in range(spec.multistarts)], points
 
 

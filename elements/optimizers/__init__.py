@@ -68,6 +68,10 @@ class Optimizer(Kind, Method):
         the result has ``x``, ``fun``, ``nit``, ``nfev``, ``success``, ``message``."""
         raise NotImplementedError
 
+    def budget(self) -> int | None:
+        """The most objective calls it makes (a progress bar's total); None without a fixed budget."""
+        return None
+
 
 OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer")
 

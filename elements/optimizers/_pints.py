@@ -58,6 +58,9 @@ class PintsOptimizer(Optimizer):
     relative_tolerance: float = Field(1e-2, ge=0)
     seed: int | None = Field(None, ge=0)
 
+    def budget(self) -> int | None:
+        return self.maxiter
+
     def configure(self, optimiser: Any) -> None:
         """Set method-specific hyper-parameters on a new pints optimiser."""
 

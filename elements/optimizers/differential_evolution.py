@@ -37,6 +37,10 @@ class ScipyDifferentialEvolution(Optimizer):
     polish: bool = False
     disp: bool = False
 
+    def budget(self) -> int | None:
+        # the initial population, then one call per generation; polishing adds calls of its own
+        return None if self.polish else self.maxiter + 1
+
     def minimize(self, problem: FitProblem, *, x0: np.ndarray | None) -> OptimizeResult:
         return differential_evolution(
             lambda Y: problem.cost(np.asarray(Y).T),

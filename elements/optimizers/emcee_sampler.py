@@ -34,6 +34,9 @@ class EmceeSampler(Sampler):
     burnin: int | None = Field(None, ge=0)
     spread: float = Field(0.01, gt=0, le=0.5, description="the starting ball's width, as a fraction of each range")
 
+    def budget(self) -> int | None:
+        return 2 * self.steps + 1  # the starting ensemble, then two half-ensembles a step
+
     def sample(self, problem: FitProblem, *, x0: np.ndarray | None) -> Chains:
         import emcee
 
