@@ -21,7 +21,6 @@ given with ``--profiles``::
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from pydantic import ValidationError
 from clusters.kinds import CLUSTER_KINDS, ClusterKind, unknown_keys
 from clusters.remote import ADDRESS_SCHEMES
 from elements.core import config  # noqa: F401  (loads sweepfit's defaults into dask.config)
+from elements.core.registry import did_you_mean
 
 
 def load_file(path: str | Path) -> None:
@@ -69,8 +69,7 @@ def kind(cluster: str | None = None, **overrides: Any) -> ClusterKind:
     else:
         profiles = dask.config.get("sweepfit.clusters", {}) or {}
         if cluster not in profiles:
-            close = difflib.get_close_matches(cluster, list(profiles), n=2)
-            hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+            hint = did_you_mean(cluster, profiles, n=2)
             raise ValueError(
                 f"unknown cluster {cluster!r}: give an address (tcp://host:8786, tls://host:8786) or a "
                 f"profile name; profiles: {', '.join(map(repr, sorted(profiles)))}.{hint} Add profiles "

@@ -246,12 +246,16 @@ def solve(setup: Setup, inputs: list[dict[str, float]], read: Read, *, sensitivi
     return outcomes
 
 
+# PyBaMM raises one type, SolverError, for a solver that ran out of steps and for inputs with no
+# consistent state: only its message tells a step limit (a timeout) from an infeasible candidate.
+STEP_LIMITS = ("max_num_steps", "mxstep", "too much work", "maximum number of steps")
+
+
 def failed(reason: Exception | str, status: SolveStatus | None = None) -> Outcome:
-    """An outcome with no value: a timeout for a time or step limit, else infeasible."""
+    """An outcome with no value: a timeout for the wall-time watchdog (its TimeoutError) or a solver's
+    step limit, else infeasible."""
     if isinstance(reason, Exception):
-        text = str(reason).lower()
-        limits = ("max_num_steps", "mxstep", "too much work", "maximum number of steps")
-        limit = isinstance(reason, TimeoutError) or any(word in text for word in limits)
+        limit = isinstance(reason, TimeoutError) or any(word in str(reason).lower() for word in STEP_LIMITS)
         status = status or (SolveStatus.TIMEOUT if limit else SolveStatus.INFEASIBLE)
         reason = f"{type(reason).__name__}: {reason}"
     return Outcome(None, status or SolveStatus.INFEASIBLE, reason)

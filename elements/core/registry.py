@@ -18,7 +18,7 @@ import difflib
 import importlib.metadata
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
@@ -126,7 +126,20 @@ def unknown_name(kind: str, name: object, valid: object, *, of: str | None = Non
     "unknown option 'popsiz' of ScipyDifferentialEvolution; valid options: 'popsize', 'seed'. Did you mean 'popsize'?"
     """
     names = sorted(valid)
-    close = difflib.get_close_matches(str(name), names, n=3)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(name, names)
     shown = ", ".join(repr(n) for n in names[:25]) + (", ..." if len(names) > 25 else "")
     return f"unknown {kind} {name!r}{f' of {of}' if of else ''}; valid {kind}s: {shown}.{hint}"
+
+
+def did_you_mean(name: object, valid: Iterable[str], *, n: int = 3, first: Iterable[str] = ()) -> str:
+    """`` Did you mean 'x' or 'y'?`` for the names in ``valid`` closest to ``name`` ("" when none is
+    close); ``first`` are matches to offer before the closest by spelling (the same letters in
+    another case, say).
+
+    Examples
+    --------
+    >>> did_you_mean("popsiz", ["popsize", "seed"])
+    " Did you mean 'popsize'?"
+    """
+    close = list(first) or difflib.get_close_matches(str(name), list(valid), n=n)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

@@ -8,7 +8,6 @@ Elements, parameter names, units and default bounds follow impedance.py
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
+
+from elements.core.registry import did_you_mean
 
 # Impedance fits need float64: spectra span decades and Jacobian columns differ by many orders of
 # magnitude. This switches JAX to 64-bit for the whole process, as soon as this module is imported.
@@ -279,8 +280,7 @@ class _Parser:
         kind = name.rstrip("0123456789_")
         if kind not in CIRCUIT_ELEMENTS:
             same_letters = [valid for valid in CIRCUIT_ELEMENTS if valid.lower() == kind.lower()]
-            close = same_letters or difflib.get_close_matches(kind, CIRCUIT_ELEMENTS, n=2)
-            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(kind, CIRCUIT_ELEMENTS, n=2, first=same_letters)
             valid = ", ".join(sorted(CIRCUIT_ELEMENTS))
             problem = f"unknown circuit element {kind!r} in {name!r}; valid elements: {valid}.{hint}"
             raise ValueError(self._message(problem, at))
