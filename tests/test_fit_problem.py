@@ -61,7 +61,8 @@ POPULATION = {
 
 
 def test_every_optimizer_has_a_toy_problem_here():
-    assert set(OPTIMIZERS) == {*POPULATION, "ScipyMinimize", "ScipyLeastSquares", "LevenbergMarquardt"}
+    samplers = {"EmceeSampler", "PintsSampler"}  # their toy posterior is in test_uncertainty.py
+    assert set(OPTIMIZERS) == {*POPULATION, "ScipyMinimize", "ScipyLeastSquares", "LevenbergMarquardt", *samplers}
 
 
 @pytest.mark.parametrize("name", sorted(POPULATION))
