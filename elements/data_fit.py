@@ -12,7 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
 from scipy.optimize import OptimizeResult
 
 from elements import engine
@@ -142,10 +142,11 @@ class DataFitSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _known_parameters(self) -> DataFitSpec:
+    def _known_parameters(self, info: ValidationInfo) -> DataFitSpec:
         noise = self.noise_parameters
         model = [n for n in self.parameters if n not in noise]
-        found = {m for o in self.objectives.values() for m in o.unknown_parameters(model)}
+        upstream = (info.context or {}).get("upstream", ())  # names an earlier entry sets or introduces
+        found = {m for o in self.objectives.values() for m in o.unknown_parameters([n for n in model if n not in upstream])}
         for source, names in (("priors", self.priors or {}), ("initial_guesses", self._guesses())):
             found |= {f"{source}: {unknown_name('fitted parameter', n, self.parameters)}"
                       for n in names if n not in self.parameters}

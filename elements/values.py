@@ -1,8 +1,12 @@
-"""How named values enter a PyBaMM ParameterValues: numbers, tables, factors on functions, the initial SOC.
+"""How named values enter a PyBaMM ParameterValues: numbers, tables, functions, factors on functions,
+the initial SOC.
 
-Values pass between elements as JSON-ready numbers, or as a **table** ``{"x": [...], "y": [...]}`` (an
-OCP from data), which becomes a PyBaMM Interpolant of the function's first argument. Two kinds of name
-are not parameters of the set but act on them:
+Values pass between elements as JSON-ready numbers, as a **table** ``{"x": [...], "y": [...]}`` (an
+OCP from data), which becomes a PyBaMM Interpolant of the function's first argument, or as a
+**function** in PyBaMM's own serialised form (what ``ParameterValues.to_json()`` and ionworks-schema
+write: ``{"name": ..., "func_name": ..., "func_args": [...], "children": [...], "$type": ...}``), read
+back with PyBaMM's serialiser. Being plain JSON, all three are stored and hashed as they are written.
+Two kinds of name are not parameters of the set but act on them:
 
 - ``"<function> factor"`` multiplies a function-valued parameter: the model sees ``factor * f(*args)``,
   so a fit keeps the function's shape (Chen2020's exchange-current density, Ai2020's diffusivities) and
@@ -45,9 +49,32 @@ def is_table(value: Any) -> bool:
     return isinstance(value, Mapping) and {"x", "y"} <= set(value)
 
 
+def is_serialised(value: Any) -> bool:
+    """Whether ``value`` is a symbol in PyBaMM's serialised form (kernel ``$type`` or legacy ``type`` tag)."""
+    return isinstance(value, Mapping) and ("$type" in value or "type" in value)
+
+
+def serialised(name: str, function: Callable[..., Any]) -> dict[str, Any]:
+    """A function of PyBaMM symbols (``f(c_e, c_s_surf, c_s_max, T)``) in PyBaMM's serialised form."""
+    from pybamm.expression_tree.operations.serialise import (
+        convert_function_to_symbolic_expression,
+        convert_symbol_to_json,
+    )
+
+    return convert_symbol_to_json(convert_function_to_symbolic_expression(function, name))
+
+
+def deserialised(value: Mapping[str, Any]) -> Any:
+    """The PyBaMM symbol a serialised value holds, read by PyBaMM's serialiser."""
+    from pybamm.parameters.parameter_values import deserialize_parameter_value
+
+    return deserialize_parameter_value(dict(value))
+
+
 def is_function(value: Any) -> bool:
-    """Whether a ParameterValues entry is a function of its arguments (callable, or PyBaMM's data tuple)."""
-    return callable(value) or isinstance(value, tuple)
+    """Whether a ParameterValues entry is a function of its arguments (callable, PyBaMM's data tuple, or a
+    function read from PyBaMM's serialised form)."""
+    return callable(value) or isinstance(value, tuple) or hasattr(value, "func_args")
 
 
 def factor_of(name: str, known: Iterable[str]) -> str | None:
@@ -124,7 +151,13 @@ def _put(values: Any, found: Mapping[str, Any], known: set[str]) -> None:
         if (base := factor_of(name, known)) is not None:
             values[base] = _scaled(base, values[base], value)
         elif name in known or name not in SOC_SCALES:
-            values.update({name: _interpolant(name, value) if is_table(value) else value}, check_already_exists=False)
+            values.update({name: _as_value(name, value)}, check_already_exists=False)
+
+
+def _as_value(name: str, value: Any) -> Any:
+    if is_table(value):
+        return _interpolant(name, value)
+    return deserialised(value) if is_serialised(value) else value
 
 
 def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
@@ -141,7 +174,9 @@ def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
     return tabulated
 
 
-def _scaled(base: str, original: Any, factor: Any) -> Callable[..., Any]:
+def _scaled(base: str, original: Any, factor: Any) -> Any:
+    if hasattr(original, "func_args"):  # read from PyBaMM's serialised form: scale its expression
+        return type(original)(original.name, factor * original.child, original.func_name, original.func_args)
     if isinstance(original, tuple):  # PyBaMM's (name, (x, y)) data, interpolated as PyBaMM does
         label, (inputs, output) = original
         if len(inputs) != 1:
@@ -166,5 +201,5 @@ def _windows(values: Any, options: Any) -> dict[str, tuple[float, float]]:
     return {"negative": (float(x0), float(x100)), "positive": (float(y0), float(y100))}
 
 
-__all__ = ["FACTOR", "SOC_SCALES", "apply", "factor_of", "is_function", "is_table", "name_problems",
-           "replaced_functions", "table"]
+__all__ = ["FACTOR", "SOC_SCALES", "apply", "deserialised", "factor_of", "is_function", "is_serialised", "is_table",
+           "name_problems", "replaced_functions", "serialised", "table"]
