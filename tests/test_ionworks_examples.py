@@ -9,7 +9,10 @@ import pandas as pd
 import pybamm
 import pytest
 
+from rich.console import Console
+
 import orchestrator
+from orchestrator import lineage
 from orchestrator.cache import element_keys
 from orchestrator.spec import SpecError, load_pipeline
 from tests.conftest import run_serially
@@ -51,6 +54,13 @@ def test_current_driven_example_recovers_the_reference_exchange_current_density(
     functions = entry.attrs["functions"]
     assert functions["Negative electrode OCP [V]"]["func_name"] == "graphite_LGM50_ocp_Chen2020"  # stored as written
     assert float(entry["value"].sel(parameter="Negative electrode reaction activation energy [J.mol-1]")) == 0.0
+    found = lineage.run_lineage(info["run_id"], tmp_path)["elements"]
+    assert found["known"]["functions"]["Negative electrode OCP [V]"]["function"] == "graphite_LGM50_ocp_Chen2020(sto)"
+    assert found["j0_function"]["library"] == {"type": "arrhenius_butler_volmer_exchange_current_density",
+                                               "electrode": "negative", "direction": "", "phase": ""}
+    text = Console(width=200, record=True)
+    text.print(lineage.tree(lineage.run_lineage(info["run_id"], tmp_path)))
+    assert "library entry arrhenius_butler_volmer_exchange_current_density(electrode='negative'" in text.export_text()
 
 
 def test_a_whole_parameter_set_is_hashed_stably_into_the_cache_keys(current_driven_config):

@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from elements import engine
 from elements.core.data import VOLTAGE, DataError, DataInput, load_measurements
@@ -64,7 +64,7 @@ class MSMRHalfCell(ObjectiveKind):
     type: Literal["MSMRHalfCell"] = "MSMRHalfCell"
     data: DataInput
     model: MSMRHalfCellModel
-    dUdQ_cutoff: float | None = Field(None, gt=0, alias="dUdQ cutoff")  # noqa: N815 - ionworks' option name
+    dUdQ_cutoff: float | None = Field(None, gt=0, validation_alias=AliasChoices("dUdQ cutoff", "dUdQ_cutoff"))  # noqa: N815
     parameters: dict[str, float] = Field(default_factory=dict)
 
     @property
