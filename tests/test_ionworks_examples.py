@@ -4,6 +4,9 @@ data generator (``docs/examples/data/generate_*.py``) states."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import ionworks_schema as iws
 import pandas as pd
 import pybamm
@@ -17,6 +20,7 @@ from orchestrator.cache import element_keys
 from orchestrator.spec import SpecError, load_pipeline
 from tests.conftest import run_serially
 
+DATA = Path(__file__).parent / "data" / "ionworks"
 J0_REF = "Negative electrode reference exchange-current density [A.m-2]"
 
 
@@ -164,3 +168,18 @@ def test_msmr_names_outside_the_model_are_errors_listing_its_names():
     with pytest.raises(SpecError) as caught:
         load_pipeline(config)
     assert "unknown MSMR parameter of the negative electrode 'Negative particle radius [m]'" in str(caught.value)
+
+
+def test_demo_config_runs_to_completion(tmp_path):
+    """ionworks-schema's ``demo/config.json`` (an MSMR fit of a positive electrode to a C/20 discharge,
+    with fixed values among its parameters and loader options), with 4 of its 50 multistarts."""
+    config = json.loads((DATA / "demo_config.json").read_text())
+    config["elements"]["cathode_ocp_fit"]["multistarts"] = 4
+    fit = load_pipeline(config).elements["cathode_ocp_fit"]
+    assert fit.optimizer.type == "ScipyLeastSquares"  # an MSMR fit's default, as ionworks'
+    assert fit.objectives["ocp"].parameters["Number of reactions in positive electrode"] == 4
+    info = run_serially(config, tmp_path)
+    assert info["status"] == "completed", info
+    summary = info["elements"]["cathode_ocp_fit"]["summary"]
+    assert summary["cost"] < 0.01  # A.h, of a 5.1 A.h curve
+    assert orchestrator.open_run(info["run_id"], tmp_path)["cathode_ocp_fit"].to_dataset().sizes["start"] == 4

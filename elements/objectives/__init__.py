@@ -13,7 +13,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
@@ -74,7 +74,13 @@ class Objective:
 
 
 class ObjectiveKind(Kind):
-    """Spec side: the options of one kind of objective, as written in a pipeline."""
+    """Spec side: the options of one kind of objective, as written in a pipeline.
+
+    ``default_optimizer`` is the optimizer a fit of only this kind uses when it names none (as
+    ionworks does for its MSMR fits); None leaves the fit's own default.
+    """
+
+    default_optimizer: ClassVar[str | None] = None
 
     weight: float = Field(1.0, gt=0)
     cost: kind_of(COSTS) | None = Field(None, description="this objective's own cost, in place of the fit's")
@@ -120,7 +126,30 @@ def legacy(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def ionworks_fit(fit: dict[str, Any]) -> dict[str, Any]:
+    """A fit as ionworks writes it, read: a number in ``parameters`` is a value every objective holds
+    fixed (ionworks' ``{"Ambient temperature [K]": 298.15}`` beside the fitted ones), and a fit
+    naming no optimizer takes its objectives' ``default_optimizer`` where they agree on one."""
+    fit = dict(fit)
+    objectives = fit.get("objectives")
+    if not isinstance(objectives, dict):
+        return fit
+    parameters = fit.get("parameters")
+    fixed = {k: v for k, v in parameters.items() if isinstance(v, (int, float)) and not isinstance(v, bool)} \
+        if isinstance(parameters, dict) else {}
+    if fixed:
+        fit["parameters"] = {k: v for k, v in parameters.items() if k not in fixed}
+        fit["objectives"] = objectives = {
+            name: {**o, "parameters": {**fixed, **(o.get("parameters") or {})}} if isinstance(o, dict) else o
+            for name, o in objectives.items()}
+    kinds = {o.get("type", o.get("objective")) if isinstance(o, dict) else None for o in objectives.values()}
+    defaults = {OBJECTIVES[k].default_optimizer if k in OBJECTIVES else None for k in kinds}
+    if fit.get("optimizer") is None and len(defaults) == 1 and None not in defaults:
+        fit["optimizer"] = {"type": defaults.pop()}
+    return fit
+
+
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["OBJECTIVES", "Gradient", "Objective", "ObjectiveKind", "legacy", "without_gradient"]
+__all__ = ["OBJECTIVES", "Gradient", "Objective", "ObjectiveKind", "ionworks_fit", "legacy", "without_gradient"]

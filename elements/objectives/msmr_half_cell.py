@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import xarray as xr
@@ -61,6 +61,7 @@ class MSMRHalfCell(ObjectiveKind):
     ``"Ambient temperature [K]"`` comes from upstream (298.15 K when none sets it).
     """
 
+    default_optimizer: ClassVar[str | None] = "ScipyLeastSquares"
     type: Literal["MSMRHalfCell"] = "MSMRHalfCell"
     data: DataInput
     model: MSMRHalfCellModel
