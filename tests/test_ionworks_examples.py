@@ -183,3 +183,27 @@ def test_demo_config_runs_to_completion(tmp_path):
     summary = info["elements"]["cathode_ocp_fit"]["summary"]
     assert summary["cost"] < 0.01  # A.h, of a 5.1 A.h curve
     assert orchestrator.open_run(info["run_id"], tmp_path)["cathode_ocp_fit"].to_dataset().sizes["start"] == 4
+
+
+def cycle_ageing() -> dict:
+    """``docs/examples/cycle_ageing.py`` up to the client call (``generate_cycle_ageing.py``: 2e-19 m2.s-1)."""
+    data = pd.read_csv(iws.example_data("cycle_ageing_summary"))
+    known = iws.direct_entries.DirectEntry(parameters=dict(pybamm.ParameterValues("Chen2020")))
+    rpt = [
+        {"type": "c-rate", "value": 0.2, "terminations": [{"type": "voltage", "value": 2.5}], "period": 60.0},
+        {"type": "rest", "duration": "10 minutes"},
+    ]
+    cc_cycle = [
+        {"type": "c-rate", "value": 1.0, "terminations": [{"type": "voltage", "value": 2.5}]},
+        {"type": "c-rate", "value": -0.5, "terminations": [{"type": "voltage", "value": 4.2}]},
+    ]
+    experiment = {"cycles": [rpt] + ([cc_cycle] * 3 + [rpt]) * 2}
+    objectives = {"aging": iws.objectives.CycleAgeing(data=data, options=iws.objectives.CycleAgeingOptions(
+        model=pybamm.lithium_ion.SPMe(options={"SEI": "solvent-diffusion limited"}),
+        experiment=experiment, objective_variables=["LLI [%]"]))}
+    parameters = {"SEI solvent diffusivity [m2.s-1]": iws.Parameter(
+        "SEI solvent diffusivity [m2.s-1]", initial_value=5e-19, bounds=(1e-20, 1e-18))}
+    fit = iws.DataFit(objectives=objectives, parameters=parameters, cost=iws.costs.RMSE(),
+                      optimizer=iws.optimizers.PSO(population_size=10, max_iterations=15),
+                      options=iws.DataFitOptions(seed=0))
+    return iws.Pipeline({"known": known, "aging": fit}).to_config()
