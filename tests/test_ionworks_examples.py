@@ -207,3 +207,42 @@ def cycle_ageing() -> dict:
                       optimizer=iws.optimizers.PSO(population_size=10, max_iterations=15),
                       options=iws.DataFitOptions(seed=0))
     return iws.Pipeline({"known": known, "aging": fit}).to_config()
+
+
+D_SEI = "SEI solvent diffusivity [m2.s-1]"
+
+
+def test_cycle_ageing_example_recovers_the_sei_solvent_diffusivity(tmp_path):
+    """The example with a budget for tests: one Powell line search (9 solves of the 9-cycle experiment)
+    in place of its PSO's 10 x 15."""
+    config = cycle_ageing()
+    config["elements"]["aging"]["optimizer"] = {"type": "ScipyMinimize", "method": "Powell", "max_iterations": 1,
+                                                "options": {"xtol": 0.02}}
+    info = run_serially(config, tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["aging"]["summary"]["parameters"][D_SEI] == pytest.approx(2e-19, rel=0.02)
+    traces = orchestrator.open_run(info["run_id"], tmp_path)["aging/traces/aging"].to_dataset()
+    assert list(traces["cycle"].values) == [0, 4, 8]
+    assert float(abs(traces["model LLI [%]"] - traces["data LLI [%]"]).max()) < 0.01  # % of lithium, of 1.47
+
+
+@pytest.mark.slow
+def test_cycle_ageing_example_as_written_on_a_cluster(client, tmp_path):
+    """Its PSO (10 particles, 15 iterations, seed 0), each population fanned out over two workers."""
+    info = orchestrator.run(cycle_ageing(), client=client, store=tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["aging"]["summary"]["parameters"][D_SEI] == pytest.approx(2e-19, rel=0.02)
+
+
+def test_cycle_ageing_options_outside_the_defaults_are_errors_naming_them():
+    config = cycle_ageing()
+    objective = config["elements"]["aging"]["objectives"]["aging"]["options"]
+    objective["objective variables"] = ["SOH [%]"]
+    objective["metrics"] = {"C/5 capacity [A.h]": {"type": "ComposedMetric"}}
+    objective["experiment"]["cycles"][0][0]["type"] = "power-ish"
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(config)
+    text = str(caught.value)
+    assert "unknown cycle-ageing metric 'SOH [%]'; valid cycle-ageing metrics: 'LAM_ne [%]'" in text
+    assert "ionworks' custom metrics (CyclewiseMetric, ComposedMetric ...) are not supported" in text
+    assert "PyBaMM cannot read this experiment: Unknown step type: 'power-ish'" in text
