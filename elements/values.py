@@ -6,7 +6,7 @@ OCP from data), which becomes a PyBaMM Interpolant of the function's first argum
 **function** in PyBaMM's own serialised form (what ``ParameterValues.to_json()`` and ionworks-schema
 write: ``{"name": ..., "func_name": ..., "func_args": [...], "children": [...], "$type": ...}``), read
 back with PyBaMM's serialiser. Being plain JSON, all three are stored and hashed as they are written.
-Two kinds of name are not parameters of the set but act on them:
+Three kinds of name are not parameters of the set but act on them:
 
 - ``"<function> factor"`` multiplies a function-valued parameter: the model sees ``factor * f(*args)``,
   so a fit keeps the function's shape (Chen2020's exchange-current density, Ai2020's diffusivities) and
@@ -14,6 +14,8 @@ Two kinds of name are not parameters of the set but act on them:
 - ``"Initial SOC"`` (or ``"Initial SOC [%]"``) sets both initial concentrations through the parameter
   set's stoichiometry windows, ``c0 = c_max * (x0 + soc * (x100 - x0))``, as PyBaMM's
   ``set_initial_state`` does; the windows are solved once, so a fitted SOC is an InputParameter too.
+- ``"Initial voltage [V]"`` (ionworks' ``InitialVoltage`` entry) sets them with PyBaMM's
+  ``set_initial_state`` at that open-circuit voltage (a given value, not a fitted one).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from elements.core.registry import unknown_name
 
 FACTOR = " factor"
 SOC_SCALES = {"Initial SOC": 1.0, "Initial SOC [%]": 0.01}  # name -> to a fraction
+INITIAL_VOLTAGE = "Initial voltage [V]"  # ionworks' InitialVoltage entry: set_initial_state at that voltage
 ELECTRODES = ("negative", "positive")
 MAX_CONCENTRATION = {e: f"Maximum concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
 INITIAL_CONCENTRATION = {e: f"Initial concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
@@ -134,6 +137,9 @@ def apply(values: Any, given: Mapping[str, Any], *, inputs: Iterable[str] = (), 
     known = set(values.keys())
     soc = next((n for n in SOC_SCALES if n not in known and (n in given or n in inputs)), None)
     _put(values, {k: v for k, v in given.items() if k not in inputs}, known)
+    if INITIAL_VOLTAGE in given and INITIAL_VOLTAGE not in known:
+        values.set_initial_state(f"{float(given[INITIAL_VOLTAGE])} V",
+                                 options=pybamm.BatteryModelOptions(dict(options or {})))
     windows = _windows(values, options) if soc is not None else {}
     _put(values, {n: pybamm.InputParameter(n) for n in inputs}, known)
     if soc is not None:
@@ -150,7 +156,7 @@ def _put(values: Any, found: Mapping[str, Any], known: set[str]) -> None:
     for name, value in found.items():
         if (base := factor_of(name, known)) is not None:
             values[base] = _scaled(base, values[base], value)
-        elif name in known or name not in SOC_SCALES:
+        elif name in known or name not in (*SOC_SCALES, INITIAL_VOLTAGE):
             values.update({name: _as_value(name, value)}, check_already_exists=False)
 
 

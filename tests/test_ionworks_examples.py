@@ -15,6 +15,7 @@ import pytest
 from rich.console import Console
 
 import orchestrator
+from elements.values import apply
 from orchestrator import lineage
 from orchestrator.cache import element_keys
 from orchestrator.spec import SpecError, load_pipeline
@@ -246,3 +247,19 @@ def test_cycle_ageing_options_outside_the_defaults_are_errors_naming_them():
     assert "unknown cycle-ageing metric 'SOH [%]'; valid cycle-ageing metrics: 'LAM_ne [%]'" in text
     assert "ionworks' custom metrics (CyclewiseMetric, ComposedMetric ...) are not supported" in text
     assert "PyBaMM cannot read this experiment: Unknown step type: 'power-ish'" in text
+
+
+def test_initial_state_entries_set_the_initial_concentrations(tmp_path):
+    """ionworks' InitialVoltage entry sets the concentrations PyBaMM's set_initial_state gives; its
+    InitialStateOfCharge and InitialTemperature entries write values sweepfit already reads."""
+    config = iws.Pipeline({"v": iws.direct_entries.InitialVoltage(4.0), "t": iws.direct_entries.InitialTemperature(300.0),
+                           "b": iws.direct_entries.bruggeman(electrode=1.5, electrolyte=1.5)}).to_config()
+    given = run_serially(config, tmp_path)["elements"]["b"]["parameters"]  # every entry's values, accumulated
+    assert given["Initial voltage [V]"] == 4.0 and given["Initial temperature [K]"] == 300.0
+    expected = pybamm.ParameterValues("Chen2020")
+    expected.set_initial_state("4.0 V")
+    found = apply(pybamm.ParameterValues("Chen2020"), given)
+    for electrode in ("negative", "positive"):
+        name = f"Initial concentration in {electrode} electrode [mol.m-3]"
+        assert float(found[name]) == pytest.approx(float(expected[name]), rel=1e-9)
+    assert found["Separator Bruggeman coefficient (electrolyte)"] == 1.5
