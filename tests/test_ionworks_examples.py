@@ -263,3 +263,11 @@ def test_initial_state_entries_set_the_initial_concentrations(tmp_path):
         name = f"Initial concentration in {electrode} electrode [mol.m-3]"
         assert float(found[name]) == pytest.approx(float(expected[name]), rel=1e-9)
     assert found["Separator Bruggeman coefficient (electrolyte)"] == 1.5
+
+
+def test_per_electrode_model_options_survive_a_json_file(tmp_path):
+    """JSON has no tuples: ``{"SEI": ["solvent-diffusion limited", "none"]}`` from a file is PyBaMM's tuple."""
+    path = tmp_path / "cycle_ageing.json"
+    path.write_text(json.dumps(cycle_ageing()))
+    spec = load_pipeline(str(path)).elements["aging"].objectives["aging"]
+    assert spec.model.options["SEI"] == ("solvent-diffusion limited", "none")
