@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.tree import Tree
 
 from orchestrator import store as stores
@@ -160,10 +161,10 @@ def tree(found: dict[str, Any]) -> Tree:
         for source, sha in element.get("data", {}).items():
             branch.add(f"data {source}  sha256 {sha[:SHORT]}")
         for parameter, function in element.get("functions", {}).items():
-            branch.add(f"function {parameter} = {function['function']}  sha256 {function['sha256'][:SHORT]}")
+            branch.add(escape(f"function {parameter} = {function['function']}  sha256 {function['sha256'][:SHORT]}"))
         if "library" in element:
             arguments = ", ".join(f"{k}={v!r}" for k, v in element["library"].items() if k != "type")
-            branch.add(f"library entry {element['library']['type']}({arguments})")
+            branch.add(escape(f"library entry {element['library']['type']}({arguments})"))
         cached = element.get("cached_from")
         if cached:
             branch.add(f"[green]loaded from run {cached['run_id']} (element {cached['element']!r})[/green]")

@@ -65,7 +65,9 @@ def test_current_driven_example_recovers_the_reference_exchange_current_density(
                                                "electrode": "negative", "direction": "", "phase": ""}
     text = Console(width=200, record=True)
     text.print(lineage.tree(lineage.run_lineage(info["run_id"], tmp_path)))
-    assert "library entry arrhenius_butler_volmer_exchange_current_density(electrode='negative'" in text.export_text()
+    shown = text.export_text()
+    assert "library entry arrhenius_butler_volmer_exchange_current_density(electrode='negative'" in shown
+    assert "function Electrolyte diffusivity [m2.s-1] = electrolyte_diffusivity_Nyman2008(c_e, T)" in shown
 
 
 def test_a_whole_parameter_set_is_hashed_stably_into_the_cache_keys(current_driven_config):
