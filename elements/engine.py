@@ -46,8 +46,8 @@ class Setup:
     """One buildable simulation and what its solves return.
 
     The drive is a constant ``current`` [A], a ``profile`` (time, current) interpolated in time, or
-    an ``experiment`` (cycles of PyBaMM step strings, or of steps in PyBaMM's serialised form). A drive is solved from 0 to ``duration`` and
-    interpolated at ``t_eval``.
+    an ``experiment`` (cycles of PyBaMM step strings, or of steps in PyBaMM's serialised form). A
+    drive is solved from 0 to ``duration`` and interpolated at ``t_eval``.
     """
 
     model: str

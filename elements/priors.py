@@ -178,7 +178,7 @@ class PriorTerm(Objective):
             jacobian = np.zeros((len(columns), len(outcome.value)))
             jacobian[np.arange(len(columns)), columns] = scale
             r = scale * (outcome.value[columns] - mean)
-            gradient = 2 * jacobian.T @ r  # of sum(r**2): the term's own gradient, less nothing
+            gradient = 2 * jacobian.T @ r  # d sum(r**2) / dx, the term's gradient (its constant has none)
             found.append(Gradient(outcome, self.cost(outcome), gradient, r, jacobian))
         return found
 

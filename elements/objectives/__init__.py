@@ -140,13 +140,18 @@ def ionworks_fit(fit: dict[str, Any]) -> dict[str, Any]:
     if fixed:
         fit["parameters"] = {k: v for k, v in parameters.items() if k not in fixed}
         fit["objectives"] = objectives = {
-            name: {**o, "parameters": {**fixed, **(o.get("parameters") or {})}} if isinstance(o, dict) else o
-            for name, o in objectives.items()}
+            name: {**o, "parameters": {**fixed, **_own(o.get("options"), "parameters"), **_own(o, "parameters")}}
+            if isinstance(o, dict) else o for name, o in objectives.items()}
     kinds = {o.get("type", o.get("objective")) if isinstance(o, dict) else None for o in objectives.values()}
     defaults = {OBJECTIVES[k].default_optimizer if k in OBJECTIVES else None for k in kinds}
     if fit.get("optimizer") is None and len(defaults) == 1 and None not in defaults:
         fit["optimizer"] = {"type": defaults.pop()}
     return fit
+
+
+def _own(mapping: Any, key: str) -> dict[str, Any]:
+    found = mapping.get(key) if isinstance(mapping, dict) else None
+    return found if isinstance(found, dict) else {}
 
 
 for _module in pkgutil.iter_modules(__path__):
