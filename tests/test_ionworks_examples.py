@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import ionworks_schema as iws
+import numpy as np
 import pandas as pd
 import pybamm
 import pytest
@@ -185,7 +186,13 @@ def test_demo_config_runs_to_completion(tmp_path):
     assert info["status"] == "completed", info
     summary = info["elements"]["cathode_ocp_fit"]["summary"]
     assert summary["cost"] < 0.01  # A.h, of a 5.1 A.h curve
-    assert orchestrator.open_run(info["run_id"], tmp_path)["cathode_ocp_fit"].to_dataset().sizes["start"] == 4
+    run = orchestrator.open_run(info["run_id"], tmp_path)
+    assert run["cathode_ocp_fit"].to_dataset().sizes["start"] == 4
+    data = config["elements"]["cathode_ocp_fit"]["objectives"]["ocp"]["data"]["data"]
+    slope = np.abs(np.gradient(data["Voltage [V]"], data["Capacity [A.h]"]))
+    kept = run["cathode_ocp_fit/traces/ocp"].to_dataset()["data Capacity [A.h]"].values
+    np.testing.assert_allclose(kept, np.asarray(data["Capacity [A.h]"])[slope <= 0.2681048690637935])  # dUdQ cutoff
+    assert 0 < len(kept) < len(slope)
 
 
 def cycle_ageing() -> dict:
