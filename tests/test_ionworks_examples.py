@@ -280,3 +280,14 @@ def test_per_electrode_model_options_survive_a_json_file(tmp_path):
     path.write_text(json.dumps(cycle_ageing()))
     spec = load_pipeline(str(path)).elements["aging"].objectives["aging"]
     assert spec.model.options["SEI"] == ("solvent-diffusion limited", "none")
+
+
+def test_library_entries_take_ionworks_defaults_and_an_unknown_one_lists_the_library():
+    spec = load_pipeline(iws.Pipeline({"t": iws.direct_entries.temperatures(),
+                                       "b": iws.direct_entries.bruggeman()}).to_config())  # defaults left out
+    assert spec.elements["t"].all_values()["Reference temperature [K]"] == 298.15
+    assert spec.elements["b"].all_values()["Separator Bruggeman coefficient (electrolyte)"] == 1.5
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(iws.Pipeline({"sei": iws.direct_entries.sei_defaults()}).to_config())
+    assert ("unknown direct-entry function 'sei_defaults'; valid direct-entry functions: "
+            "'arrhenius_butler_volmer_exchange_current_density'") in str(caught.value)

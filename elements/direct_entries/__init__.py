@@ -33,7 +33,7 @@ class LibraryEntry(Kind):
         return ()
 
 
-DIRECT_ENTRIES: Registry[type[LibraryEntry]] = Registry("direct entry", group="sweepfit.direct_entries")
+DIRECT_ENTRIES: Registry[type[LibraryEntry]] = Registry("direct-entry function", group="sweepfit.direct_entries")
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")

@@ -18,8 +18,8 @@ class Bruggeman(LibraryEntry):
     """
 
     type: Literal["bruggeman"] = "bruggeman"
-    electrode: float
-    electrolyte: float
+    electrode: float = 0.0  # ionworks' defaults: no correction of the solid phase, the classic 1.5
+    electrolyte: float = 1.5
 
     def values(self) -> dict[str, Any]:
         found = {f"{side} electrode Bruggeman coefficient ({phase})": getattr(self, phase)

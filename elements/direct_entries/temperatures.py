@@ -20,7 +20,7 @@ class Temperatures(LibraryEntry):
     """
 
     type: Literal["temperatures"] = "temperatures"
-    T: float = Field(gt=0, description="temperature [K]")  # noqa: N815 - ionworks' argument name
+    T: float = Field(298.15, gt=0, description="temperature [K]")  # noqa: N815 - ionworks' argument name
 
     def values(self) -> dict[str, Any]:
         return dict.fromkeys(("Ambient temperature [K]", "Initial temperature [K]", "Reference temperature [K]"), self.T)
