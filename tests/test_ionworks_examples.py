@@ -291,3 +291,16 @@ def test_library_entries_take_ionworks_defaults_and_an_unknown_one_lists_the_lib
         load_pipeline(iws.Pipeline({"sei": iws.direct_entries.sei_defaults()}).to_config())
     assert ("unknown direct-entry function 'sei_defaults'; valid direct-entry functions: "
             "'arrhenius_butler_volmer_exchange_current_density'") in str(caught.value)
+
+
+def test_an_msmr_fit_missing_a_species_value_fails_naming_it(tmp_path):
+    config = msmr_ocp()
+    del config["elements"]["msmr"]["parameters"]["Negative electrode host site ideality factor (3)"]
+    info = run_serially_failing(config, tmp_path)
+    assert "needs ['Negative electrode host site ideality factor (3)']" in info
+
+
+def run_serially_failing(config: dict, store: Path) -> str:
+    with pytest.raises(Exception) as caught:
+        run_serially(config, store)
+    return str(caught.value)

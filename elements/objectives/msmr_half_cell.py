@@ -97,6 +97,15 @@ class MSMRHalfCell(ObjectiveKind):
         given = {k: float(v) for k, v in {**existing, **self.parameters}.items()
                  if k not in inputs and (k == TEMPERATURE or k.startswith(f"{self.electrode} electrode "))
                  and isinstance(v, (int, float))}
+        known = {*given, *inputs}
+        prefix = f"{self.electrode} electrode host site standard potential ("
+        species = 1 + max((int(n[len(prefix):].split(")")[0]) for n in known if n.startswith(prefix)), default=-1)
+        needed = [f"{self.electrode} electrode host site {s.format(j=j)}" for j in range(species) for s in SPECIES]
+        needed += [f"{self.electrode} electrode capacity [A.h]", f"{self.electrode} electrode lower excess capacity [A.h]"]
+        missing = [n for n in needed if n not in known]
+        if not species or missing:
+            raise ValueError(f"objective {name!r}: the MSMR model of the {self.model.electrode} electrode needs "
+                             f"{missing or needed[:3]}: fit them, give them in parameters or in an entry before")
         found = self.measurements(base_dir)
         objectives = []
         for m in found:
@@ -109,7 +118,7 @@ class MSMRHalfCell(ObjectiveKind):
                     raise DataError(f"objective {name!r}: dUdQ cutoff {self.dUdQ_cutoff} leaves {keep.sum()} of "
                                     f"{len(u)} points of {m.source!r}; raise it")
             objectives.append(MSMRCapacity(
-                name=label(name, found, m), electrode=self.electrode, given=given, inputs=inputs,
+                name=label(name, found, m), electrode=self.electrode, species=species, given=given, inputs=inputs,
                 voltage=u[keep], capacity=q[keep], cost_kind=cost, weight=self.weight))
         return objectives
 
@@ -124,6 +133,7 @@ class MSMRCapacity(Objective):
 
     name: str
     electrode: str
+    species: int
     given: dict[str, float]
     inputs: tuple[str, ...]
     voltage: np.ndarray
@@ -131,12 +141,6 @@ class MSMRCapacity(Objective):
     cost_kind: Cost
     weight: float = 1.0
     has_gradient = True
-
-    @property
-    def species(self) -> int:
-        prefix = f"{self.electrode} electrode host site standard potential ("
-        found = [int(n[len(prefix):].split(")")[0]) for n in (*self.given, *self.inputs) if n.startswith(prefix)]
-        return max(found, default=-1) + 1
 
     def _built(self) -> Any:
         """``p -> (Q, dQ/dp)`` for the fitted parameters ``p``, in the order of ``inputs``."""
