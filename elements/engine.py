@@ -46,8 +46,8 @@ class Setup:
     """One buildable simulation and what its solves return.
 
     The drive is a constant ``current`` [A], a ``profile`` (time, current) interpolated in time, or
-    an ``experiment`` (cycles of PyBaMM step strings). A drive is solved from 0 to ``duration`` and
-    interpolated at ``t_eval``.
+    an ``experiment`` (cycles of PyBaMM step strings, or of steps in PyBaMM's serialised form). A
+    drive is solved from 0 to ``duration`` and interpolated at ``t_eval``.
     """
 
     model: str
@@ -58,7 +58,7 @@ class Setup:
     outputs: tuple[str, ...]
     current: float | None = None
     profile: tuple[np.ndarray, np.ndarray] | None = None
-    experiment: tuple[tuple[str, ...], ...] | None = None
+    experiment: tuple[tuple[str | dict[str, Any], ...], ...] | None = None
     period: str | None = None
     duration: float | None = None
     t_eval: np.ndarray | None = None
@@ -174,8 +174,14 @@ def parameter_values_for(setup: Setup) -> Any:
 
 
 def experiment_for(setup: Setup) -> Any:
+    """The setup's Experiment, from PyBaMM step strings, or steps in PyBaMM's serialised form
+    (``{"type": "c-rate", "value": 1.0, "terminations": [...]}``, as ionworks-schema writes them)."""
     import pybamm
 
+    if any(isinstance(step, dict) for cycle in setup.experiment for step in cycle):
+        from pybamm.expression_tree.operations.serialise import Serialise
+
+        return Serialise.deserialise_experiment({"cycles": [list(c) for c in setup.experiment], "period": setup.period})
     cycles = [tuple(c) if len(c) > 1 else c[0] for c in setup.experiment]
     return pybamm.Experiment(cycles, period=setup.period)
 

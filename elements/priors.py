@@ -150,10 +150,10 @@ class PriorTerm(Objective):
     has_gradient = True
 
     def value_and_grad(self, X: np.ndarray, *, residuals: bool = False) -> list[Gradient]:
-        """The term and its gradient by jax; it has no residual form (a least-squares fit cannot take priors)."""
+        """The term and its gradient by jax; with ``residuals``, Normal priors as a sum of squares,
+        ``r_k = sqrt(weight_k / 2) (x_k - mean_k) / std_k`` (the term less its constant); other priors have none."""
         if residuals:
-            raise TypeError("priors are not a sum of squares: fit with priors by a gradient method "
-                            "({type: ScipyMinimize, method: L-BFGS-B}) or a population optimizer, not least squares")
+            return self._residuals(X)
         import jax
 
         found = []
@@ -162,6 +162,24 @@ class PriorTerm(Objective):
             for i, p in self.priors.items():
                 gradient[i] = p.weight * float(jax.grad(p.neg_log_density)(float(outcome.value[i])))
             found.append(Gradient(outcome, self.cost(outcome), gradient))
+        return found
+
+    def _residuals(self, X: np.ndarray) -> list[Gradient]:
+        other = sorted({type(p).__name__ for p in self.priors.values() if not isinstance(p, Normal)})
+        if other:
+            raise TypeError(f"{' and '.join(other)} priors are not a sum of squares: fit with them by a gradient "
+                            "method ({type: ScipyMinimize, method: L-BFGS-B}) or a population optimizer, not least "
+                            "squares (Normal priors are a sum of squares)")
+        columns = list(self.priors)
+        scale = np.array([np.sqrt(p.weight / 2) / p.std for p in self.priors.values()])
+        mean = np.array([p.mean for p in self.priors.values()])
+        found = []
+        for outcome in self.solve(X):
+            jacobian = np.zeros((len(columns), len(outcome.value)))
+            jacobian[np.arange(len(columns)), columns] = scale
+            r = scale * (outcome.value[columns] - mean)
+            gradient = 2 * jacobian.T @ r  # d sum(r**2) / dx, the term's gradient (its constant has none)
+            found.append(Gradient(outcome, self.cost(outcome), gradient, r, jacobian))
         return found
 
     def traces(self, outcome: engine.Outcome) -> xr.Dataset:

@@ -169,6 +169,8 @@ class ModelSpec(Strict):
     def _options(cls, options: dict[str, Any]) -> dict[str, Any]:
         import pybamm
 
+        # JSON has no tuples: PyBaMM's per-electrode options (("solvent-diffusion limited", "none")) arrive as lists
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
         try:
             pybamm.BatteryModelOptions(options)
         except pybamm.OptionError as exc:

@@ -1,8 +1,12 @@
-"""How named values enter a PyBaMM ParameterValues: numbers, tables, factors on functions, the initial SOC.
+"""How named values enter a PyBaMM ParameterValues: numbers, tables, functions, factors on functions,
+the initial SOC.
 
-Values pass between elements as JSON-ready numbers, or as a **table** ``{"x": [...], "y": [...]}`` (an
-OCP from data), which becomes a PyBaMM Interpolant of the function's first argument. Two kinds of name
-are not parameters of the set but act on them:
+Values pass between elements as JSON-ready numbers, as a **table** ``{"x": [...], "y": [...]}`` (an
+OCP from data), which becomes a PyBaMM Interpolant of the function's first argument, or as a
+**function** in PyBaMM's own serialised form (what ``ParameterValues.to_json()`` and ionworks-schema
+write: ``{"name": ..., "func_name": ..., "func_args": [...], "children": [...], "$type": ...}``), read
+back with PyBaMM's serialiser. Being plain JSON, all three are stored and hashed as they are written.
+Three kinds of name are not parameters of the set but act on them:
 
 - ``"<function> factor"`` multiplies a function-valued parameter: the model sees ``factor * f(*args)``,
   so a fit keeps the function's shape (Chen2020's exchange-current density, Ai2020's diffusivities) and
@@ -10,6 +14,8 @@ are not parameters of the set but act on them:
 - ``"Initial SOC"`` (or ``"Initial SOC [%]"``) sets both initial concentrations through the parameter
   set's stoichiometry windows, ``c0 = c_max * (x0 + soc * (x100 - x0))``, as PyBaMM's
   ``set_initial_state`` does; the windows are solved once, so a fitted SOC is an InputParameter too.
+- ``"Initial voltage [V]"`` (ionworks' ``InitialVoltage`` entry) sets them with PyBaMM's
+  ``set_initial_state`` at that open-circuit voltage (a given value, not a fitted one).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from elements.core.registry import unknown_name
 
 FACTOR = " factor"
 SOC_SCALES = {"Initial SOC": 1.0, "Initial SOC [%]": 0.01}  # name -> to a fraction
+INITIAL_VOLTAGE = "Initial voltage [V]"  # ionworks' InitialVoltage entry: set_initial_state at that voltage
 ELECTRODES = ("negative", "positive")
 MAX_CONCENTRATION = {e: f"Maximum concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
 INITIAL_CONCENTRATION = {e: f"Initial concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
@@ -45,9 +52,32 @@ def is_table(value: Any) -> bool:
     return isinstance(value, Mapping) and {"x", "y"} <= set(value)
 
 
+def is_serialised(value: Any) -> bool:
+    """Whether ``value`` is a symbol in PyBaMM's serialised form (kernel ``$type`` or legacy ``type`` tag)."""
+    return isinstance(value, Mapping) and ("$type" in value or "type" in value)
+
+
+def serialised(name: str, function: Callable[..., Any]) -> dict[str, Any]:
+    """A function of PyBaMM symbols (``f(c_e, c_s_surf, c_s_max, T)``) in PyBaMM's serialised form."""
+    from pybamm.expression_tree.operations.serialise import (
+        convert_function_to_symbolic_expression,
+        convert_symbol_to_json,
+    )
+
+    return convert_symbol_to_json(convert_function_to_symbolic_expression(function, name))
+
+
+def deserialised(value: Mapping[str, Any]) -> Any:
+    """The PyBaMM symbol a serialised value holds, read by PyBaMM's serialiser."""
+    from pybamm.parameters.parameter_values import deserialize_parameter_value
+
+    return deserialize_parameter_value(dict(value))
+
+
 def is_function(value: Any) -> bool:
-    """Whether a ParameterValues entry is a function of its arguments (callable, or PyBaMM's data tuple)."""
-    return callable(value) or isinstance(value, tuple)
+    """Whether a ParameterValues entry is a function of its arguments (callable, PyBaMM's data tuple, or a
+    function read from PyBaMM's serialised form)."""
+    return callable(value) or isinstance(value, tuple) or hasattr(value, "func_args")
 
 
 def factor_of(name: str, known: Iterable[str]) -> str | None:
@@ -107,6 +137,9 @@ def apply(values: Any, given: Mapping[str, Any], *, inputs: Iterable[str] = (), 
     known = set(values.keys())
     soc = next((n for n in SOC_SCALES if n not in known and (n in given or n in inputs)), None)
     _put(values, {k: v for k, v in given.items() if k not in inputs}, known)
+    if INITIAL_VOLTAGE in given and INITIAL_VOLTAGE not in known:
+        values.set_initial_state(f"{float(given[INITIAL_VOLTAGE])} V",
+                                 options=pybamm.BatteryModelOptions(dict(options or {})))
     windows = _windows(values, options) if soc is not None else {}
     _put(values, {n: pybamm.InputParameter(n) for n in inputs}, known)
     if soc is not None:
@@ -123,8 +156,14 @@ def _put(values: Any, found: Mapping[str, Any], known: set[str]) -> None:
     for name, value in found.items():
         if (base := factor_of(name, known)) is not None:
             values[base] = _scaled(base, values[base], value)
-        elif name in known or name not in SOC_SCALES:
-            values.update({name: _interpolant(name, value) if is_table(value) else value}, check_already_exists=False)
+        elif name in known or name not in (*SOC_SCALES, INITIAL_VOLTAGE):
+            values.update({name: _as_value(name, value)}, check_already_exists=False)
+
+
+def _as_value(name: str, value: Any) -> Any:
+    if is_table(value):
+        return _interpolant(name, value)
+    return deserialised(value) if is_serialised(value) else value
 
 
 def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
@@ -141,7 +180,9 @@ def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
     return tabulated
 
 
-def _scaled(base: str, original: Any, factor: Any) -> Callable[..., Any]:
+def _scaled(base: str, original: Any, factor: Any) -> Any:
+    if hasattr(original, "func_args"):  # read from PyBaMM's serialised form: scale its expression
+        return type(original)(original.name, factor * original.child, original.func_name, original.func_args)
     if isinstance(original, tuple):  # PyBaMM's (name, (x, y)) data, interpolated as PyBaMM does
         label, (inputs, output) = original
         if len(inputs) != 1:
@@ -166,5 +207,5 @@ def _windows(values: Any, options: Any) -> dict[str, tuple[float, float]]:
     return {"negative": (float(x0), float(x100)), "positive": (float(y0), float(y100))}
 
 
-__all__ = ["FACTOR", "SOC_SCALES", "apply", "factor_of", "is_function", "is_table", "name_problems",
-           "replaced_functions", "table"]
+__all__ = ["FACTOR", "SOC_SCALES", "apply", "deserialised", "factor_of", "is_function", "is_serialised", "is_table",
+           "name_problems", "replaced_functions", "serialised", "table"]

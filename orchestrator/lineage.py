@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.tree import Tree
 
 from orchestrator import store as stores
@@ -53,9 +54,19 @@ def for_run(
             "data": data.get(name, {}),
             "upstream": {previous: keys[previous]} if previous else {},
             "cache_key": keys[name],
+            **_functions(spec),
         }
         previous = name
     return found
+
+
+def _functions(spec: dict[str, Any]) -> dict[str, Any]:
+    """An entry's function-valued values (PyBaMM-serialised) by name: the function and its sha256."""
+    found = {name: {"function": f"{value['func_name']}({', '.join(value.get('func_args', []))})",
+                    "sha256": digest(value)}
+             for name, value in (spec.get("values") or {}).items() if isinstance(value, dict) and "func_name" in value}
+    library = spec.get("function")
+    return {**({"functions": found} if found else {}), **({"library": library} if library else {})}
 
 
 def _measurements(sources: dict[str, str], store: str | Path | None) -> dict[str, Any]:
@@ -149,6 +160,11 @@ def tree(found: dict[str, Any]) -> Tree:
             branch.add(f"upstream {upstream}  key {key[:SHORT]}")
         for source, sha in element.get("data", {}).items():
             branch.add(f"data {source}  sha256 {sha[:SHORT]}")
+        for parameter, function in element.get("functions", {}).items():
+            branch.add(escape(f"function {parameter} = {function['function']}  sha256 {function['sha256'][:SHORT]}"))
+        if "library" in element:
+            arguments = ", ".join(f"{k}={v!r}" for k, v in element["library"].items() if k != "type")
+            branch.add(escape(f"library entry {element['library']['type']}({arguments})"))
         cached = element.get("cached_from")
         if cached:
             branch.add(f"[green]loaded from run {cached['run_id']} (element {cached['element']!r})[/green]")

@@ -112,6 +112,7 @@ def load_pipeline(source: str | Path | dict[str, Any] | Pipeline) -> Pipeline:
     except ValidationError as exc:
         problems += _problems(exc)
     validated: dict[str, Any] = {}
+    upstream: set[str] = set()  # names set by the entries so far: later elements may fit them
     for name, element in (elements or {}).items() if isinstance(elements, dict) else []:
         path = f"elements.{name}"
         if not isinstance(element, dict):
@@ -122,9 +123,11 @@ def load_pipeline(source: str | Path | dict[str, Any] | Pipeline) -> Pipeline:
             problems.append((f"{path}.element_type", unknown_name("element_type", kind, ELEMENTS)))
             continue
         try:
-            validated[name] = ELEMENTS[kind].spec.model_validate(element)
+            validated[name] = ELEMENTS[kind].spec.model_validate(element, context={"upstream": frozenset(upstream)})
         except ValidationError as exc:
             problems += _problems(exc, prefix=path)
+        else:
+            upstream |= getattr(validated[name], "provides", set)()
     if problems:
         raise SpecError(problems)
     return Pipeline(project=raw.get("project", "default"), name=raw.get("name"), elements=validated)

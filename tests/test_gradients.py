@@ -125,10 +125,10 @@ def test_a_priors_gradient_joins_the_sensitivity_gradient(clean_csv):
     assert np.all(np.abs(gradient - alone.found[1]) > 1e-3)  # the prior moved the gradient
 
 
-def test_least_squares_refuses_priors(clean_csv):
+def test_least_squares_refuses_priors_that_are_not_a_sum_of_squares(clean_csv):
     pipeline = fit(clean_csv, {"type": "ScipyLeastSquares"})
-    pipeline["elements"]["fit"]["priors"] = {D_N: {"type": "Normal", "mean": 3e-14, "std": 1e-14}}
-    with pytest.raises(SpecError, match="priors are not a sum of squares"):
+    pipeline["elements"]["fit"]["priors"] = {D_N: {"type": "Uniform", "lb": 1e-14, "ub": 1e-13}}
+    with pytest.raises(SpecError, match="Uniform priors are not a sum of squares"):
         load_pipeline(pipeline)
 
 

@@ -56,3 +56,15 @@ def test_bad_priors_name_the_problem():
         PRIOR.validate_python({"distribution": "Normal", "mean": 0, "std": -1})
     with pytest.raises(ValidationError, match="lb < ub"):
         PRIOR.validate_python({"distribution": "Uniform", "lb": 1, "ub": 0})
+
+
+def test_normal_priors_are_least_squares_residuals_and_others_are_refused():
+    normal = TypeAdapter(PriorKind).validate_python({"type": "Normal", "mean": 1.0, "std": 0.5, "weight": 2.0})
+    term = PriorTerm({1: normal}, ("a", "b"))
+    [found] = term.value_and_grad(np.array([[7.0, 2.0]]), residuals=True)
+    constant = 2.0 * (math.log(0.5) + 0.5 * math.log(2 * math.pi))
+    assert float(np.sum(found.residuals**2)) == pytest.approx(found.cost - constant)  # the term less its constant
+    np.testing.assert_allclose(found.jacobian, [[0.0, 2.0]])  # sqrt(weight / 2) / std on its own column
+    uniform = TypeAdapter(PriorKind).validate_python({"type": "Uniform", "lb": 0.0, "ub": 3.0})
+    with pytest.raises(TypeError, match="Uniform priors are not a sum of squares"):
+        PriorTerm({0: uniform}, ("a",)).value_and_grad(np.array([[1.0]]), residuals=True)

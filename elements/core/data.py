@@ -39,6 +39,9 @@ __all__ = ["DATA_SOURCES", "in_store", "store_of", "TIME_SERIES", "DataError", "
 TIME, VOLTAGE, CURRENT, STEP = "Time [s]", "Voltage [V]", "Current [A]", "Step"
 TIME_SERIES = (TIME, VOLTAGE, CURRENT)  # what a current-driven objective needs
 INLINE = "inline"  # the source of data given as columns in the spec
+LOADER = ("sort", "remove_duplicates")  # ionworks-schema's data loader options read here
+# ionworks-schema's column names, read as sweepfit's where a file has no column of that name
+IONWORKS_COLUMNS = {"Z_Re [Ohm]": "Z_real [Ohm]", "Z_Im [Ohm]": "Z_imag [Ohm]"}
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
 # A folder often holds README or notes .txt files, so only these are picked up from folders.
 _FOLDER_SUFFIXES = (".csv", ".parquet")
@@ -99,6 +102,11 @@ class DataOptions(BaseModel):
         Interpolate onto a uniform time base with this step [s], from 0 to the last time: voltage,
         current and float columns linearly; integer and text columns (``"Step"``) take the
         previous sample.
+    sort, remove_duplicates : bool
+        ionworks-schema's loader options (``options: {sort: true, remove_duplicates: true}``, or under
+        ``transforms``): drop repeated rows, sort by time (or, without time, by the first column the
+        objective needs, an OCP's capacity). Both apply first, as do ionworks' column names
+        ``Z_Re [Ohm]`` and ``Z_Im [Ohm]`` (read as ``Z_real [Ohm]`` and ``Z_imag [Ohm]``).
 
     Filters apply in this order: ``steps``, ``time_range``, ``voltage_range``, ``drop_rests``;
     then time starts at 0 and ``resample`` applies.
@@ -128,6 +136,8 @@ class DataOptions(BaseModel):
     drop_rests: bool = False
     rest_current: float = Field(1e-3, gt=0)
     resample: float | None = Field(None, gt=0)
+    sort: bool = False
+    remove_duplicates: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -142,11 +152,17 @@ class DataOptions(BaseModel):
         window = value.get("time_range")
         if isinstance(window, dict) and set(window) <= {"start", "end"}:
             value["time_range"] = (window.get("start", 0.0), window["end"]) if "end" in window else window
-        loader = value.get("options")
+        loader = value.pop("options", None)
         if loader is not None:
-            raise ValueError(f"data options {loader!r}: ionworks-schema's data loader options (transforms, "
-                             f"first_step, filters, interpolate ...) are not supported; select rows with steps=, "
-                             f"time_range=, voltage_range=, drop_rests= or resample= instead")
+            loader = {**loader, **(loader.get("transforms") or {})} if isinstance(loader, dict) else loader
+            other = {k: v for k, v in loader.items() if k not in (*LOADER, "transforms")} \
+                if isinstance(loader, dict) else loader
+            if other:
+                raise ValueError(f"data options {other!r}: ionworks-schema's data loader options other than "
+                                 f"{' and '.join(LOADER)} (transforms, first_step, filters, interpolate ...) are "
+                                 f"not supported; select rows with steps=, time_range=, voltage_range=, "
+                                 f"drop_rests= or resample= instead")
+            value.update({k: loader[k] for k in LOADER if loader.get(k) is not None})
         return value
 
     @model_validator(mode="after")
@@ -458,6 +474,11 @@ def normalise(
         raise DataError(f"{label}: column_map names column(s) {unknown} that the file does not "
                         f"have; present columns: {list(frame.columns)}")
     frame = frame.rename(columns=options.column_map)
+    frame = frame.rename(columns={k: v for k, v in IONWORKS_COLUMNS.items() if v not in frame.columns})
+    if options.remove_duplicates:
+        frame = frame.drop_duplicates()
+    if options.sort and (TIME in frame.columns or required[0] in frame.columns):
+        frame = frame.sort_values(TIME if TIME in frame.columns else required[0], kind="stable")
     repeated = list(dict.fromkeys(frame.columns[frame.columns.duplicated()]))
     if repeated:
         raise DataError(f"{label}: column(s) {repeated} appear more than once (after columns= and column_map="

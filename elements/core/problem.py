@@ -110,10 +110,11 @@ DESCRIBED = {
 }
 
 
-def missing(offered: Mapping[str, frozenset[str]], *, priors: bool) -> dict[str, str]:
-    """Why a fit of these objectives (name -> the capabilities it offers) cannot offer each capability;
-    a capability absent from the answer is offered. Used on the objective kinds of a spec (before
-    anything runs) and on the built objectives of a problem, so both say the same thing."""
+def missing(offered: Mapping[str, frozenset[str]], *, priors: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Why a fit of these objectives (name -> the capabilities it offers) with ``priors`` (their kinds:
+    ``Normal``, ...) cannot offer each capability; a capability absent from the answer is offered. Used
+    on the objective kinds of a spec (before anything runs) and on the built objectives of a problem,
+    so both say the same thing."""
     found: dict[str, str] = {}
     without = {c: [n for n, has in offered.items() if c not in has] for c in CAPABILITIES}
     if without[GRADIENT]:
@@ -123,9 +124,10 @@ def missing(offered: Mapping[str, frozenset[str]], *, priors: bool) -> dict[str,
             "({type: ScipyMinimize, gradient: central}) or a population optimizer")
     if without[RESIDUALS]:
         found[RESIDUALS] = found.get(GRADIENT) or f"objective(s) {_names(without[RESIDUALS])} give no residuals"
-    elif priors:
-        found[RESIDUALS] = ("priors are not a sum of squares: fit with priors by a gradient method "
-                            "({type: ScipyMinimize, method: L-BFGS-B}) or a population optimizer, not least squares")
+    elif priors - {"Normal"}:
+        found[RESIDUALS] = (f"{' and '.join(sorted(priors - {'Normal'}))} priors are not a sum of squares (Normal "
+                            "priors are): fit with them by a gradient method ({type: ScipyMinimize, method: L-BFGS-B}) "
+                            "or a population optimizer, not least squares")
     if without[LEAST_SQUARES]:
         found[LEAST_SQUARES] = (
             f"objective(s) {_names(without[LEAST_SQUARES])} give no least-squares form. Use a population "

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, model_validator
 
 from elements.core.problem import missing
 from elements.core.registry import unknown_name
 from elements.costs import COSTS
 from elements.models import replaced_functions
-from elements.objectives import OBJECTIVES, legacy
+from elements.objectives import OBJECTIVES, ionworks_fit, legacy
 from elements.optimizers import OPTIMIZERS, by_method
 from elements.priors import Prior, PriorKind
 from elements.schema import ParameterSpec, Strict, kind_of
@@ -98,6 +98,9 @@ class DataFitSpec(Strict):
     options: FitOptions = Field(default_factory=FitOptions)
     objective_parallelism: Literal["auto", "on", "off"] = "auto"
     cost_logger: dict[str, Any] | None = None
+    source: str | None = None  # ionworks' provenance note, kept with the spec
+
+    _ionworks = model_validator(mode="before")(lambda cls, value: ionworks_fit(value) if isinstance(value, dict) else value)
 
     @field_validator("parameters")
     @classmethod
@@ -132,10 +135,11 @@ class DataFitSpec(Strict):
         return value
 
     @model_validator(mode="after")
-    def _known_parameters(self) -> DataFitSpec:
+    def _known_parameters(self, info: ValidationInfo) -> DataFitSpec:
         noise = self.noise_parameters
         model = [n for n in self.parameters if n not in noise]
-        found = {m for o in self.objectives.values() for m in o.unknown_parameters(model)}
+        upstream = (info.context or {}).get("upstream", ())  # names an earlier entry sets or introduces
+        found = {m for o in self.objectives.values() for m in o.unknown_parameters([n for n in model if n not in upstream])}
         for source, names in (("priors", self.priors or {}), ("initial_guesses", self._guesses())):
             found |= {f"{source}: {unknown_name('fitted parameter', n, self.parameters)}"
                       for n in names if n not in self.parameters}
@@ -185,7 +189,7 @@ class DataFitSpec(Strict):
     @model_validator(mode="after")
     def _optimizer_fits_objectives(self) -> DataFitSpec:
         found = [m for objectives in self.fit_problems()
-                 for m in self.optimizer.incompatible(missing(objectives, priors=self.has_priors), name=self.optimizer.type)]
+                 for m in self.optimizer.incompatible(missing(objectives, priors=self.prior_kinds), name=self.optimizer.type)]
         if getattr(self.optimizer, "is_sampler", False):
             plain = sorted({(kind.cost or self.cost).type for kind in self.objectives.values()
                             if not (kind.cost or self.cost).likelihood})
@@ -208,8 +212,9 @@ class DataFitSpec(Strict):
                  for name, kind in self.objectives.items()}]
 
     @property
-    def has_priors(self) -> bool:
-        return any(self.prior_of(n) is not None for n in self.parameters)
+    def prior_kinds(self) -> frozenset[str]:
+        """The kinds of prior the fit has (``Normal``, ``LogNormal``, ...)."""
+        return frozenset(type(p).__name__ for n in self.parameters if (p := self.prior_of(n)) is not None)
 
     def _guesses(self) -> list[str]:
         found = self.initial_guesses or []

@@ -66,7 +66,7 @@ class Objective:
 
     def value_and_grad(self, X: np.ndarray, *, residuals: bool = False) -> list[Gradient]:
         """One :class:`Gradient` per row of ``X`` (natural units), from one solve with sensitivities."""
-        raise TypeError(missing({self.name: frozenset()}, priors=False)[GRADIENT])
+        raise TypeError(missing({self.name: frozenset()})[GRADIENT])
 
     def least_squares(self) -> Any:
         """This objective as a least-squares problem (residuals with a Jacobian) for ``LevenbergMarquardt``,
@@ -79,9 +79,12 @@ class ObjectiveKind(Kind):
 
     ``provides`` names what its objectives give a fit problem besides costs (``"gradient"``,
     ``"residuals"``, ``"least_squares"``), so an optimizer that needs more is a spec error.
+    ``default_optimizer`` is the optimizer a fit of only this kind uses when it names none (as
+    ionworks does for its MSMR fits); None leaves the fit's own default.
     """
 
     provides: ClassVar[frozenset[str]] = frozenset()
+    default_optimizer: ClassVar[str | None] = None
 
     weight: float = Field(1.0, gt=0)
     cost: kind_of(COSTS) | None = Field(None, description="this objective's own cost, in place of the fit's")
@@ -117,7 +120,35 @@ def legacy(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+def ionworks_fit(fit: dict[str, Any]) -> dict[str, Any]:
+    """A fit as ionworks writes it, read: a number in ``parameters`` is a value every objective holds
+    fixed (ionworks' ``{"Ambient temperature [K]": 298.15}`` beside the fitted ones), and a fit
+    naming no optimizer takes its objectives' ``default_optimizer`` where they agree on one."""
+    fit = dict(fit)
+    objectives = fit.get("objectives")
+    if not isinstance(objectives, dict):
+        return fit
+    parameters = fit.get("parameters")
+    fixed = {k: v for k, v in parameters.items() if isinstance(v, (int, float)) and not isinstance(v, bool)} \
+        if isinstance(parameters, dict) else {}
+    if fixed:
+        fit["parameters"] = {k: v for k, v in parameters.items() if k not in fixed}
+        fit["objectives"] = objectives = {
+            name: {**o, "parameters": {**fixed, **_own(o.get("options"), "parameters"), **_own(o, "parameters")}}
+            if isinstance(o, dict) else o for name, o in objectives.items()}
+    kinds = {o.get("type", o.get("objective")) if isinstance(o, dict) else None for o in objectives.values()}
+    defaults = {OBJECTIVES[k].default_optimizer if k in OBJECTIVES else None for k in kinds}
+    if fit.get("optimizer") is None and len(defaults) == 1 and None not in defaults:
+        fit["optimizer"] = {"type": defaults.pop()}
+    return fit
+
+
+def _own(mapping: Any, key: str) -> dict[str, Any]:
+    found = mapping.get(key) if isinstance(mapping, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["OBJECTIVES", "Gradient", "Objective", "ObjectiveKind", "legacy"]
+__all__ = ["OBJECTIVES", "Gradient", "Objective", "ObjectiveKind", "ionworks_fit", "legacy"]

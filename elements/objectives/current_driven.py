@@ -74,8 +74,9 @@ class CurrentDriven(ObjectiveKind):
         if not isinstance(value, dict):
             return value
         value = dict(value)
-        if "objective_variables" in value:
-            value.setdefault("variables", value.pop("objective_variables"))
+        for key in ("objective_variables", "objective variables"):  # the ageing options write it with a space
+            if key in value:
+                value.setdefault("variables", value.pop(key))
         if value.get("independent_variable", "time") != "time":
             raise ValueError(f"independent_variable {value['independent_variable']!r}: {cls.__name__} compares "
                              f"on time only; remove it or set it to 'time'")

@@ -53,7 +53,7 @@ class ScipyLeastSquares(Optimizer):
     """
 
     # each least_squares iteration evaluates the residuals about once: its max_nfev caps iterations
-    ionworks_fields: ClassVar[dict[str, str]] = {"max_iterations": "options.max_nfev"}
+    ionworks_fields: ClassVar[dict[str, str]] = {"max_iterations": "options.max_nfev", "max_nfev": "options.max_nfev"}
     type: Literal["ScipyLeastSquares"] = "ScipyLeastSquares"
     method: Literal["trf", "dogbox", "lm"] = "trf"
     options: dict[str, Any] = Field(default_factory=dict, description="scipy.optimize.least_squares' options")
