@@ -61,6 +61,7 @@ class MSMRHalfCell(ObjectiveKind):
     ``"Ambient temperature [K]"`` comes from upstream (298.15 K when none sets it).
     """
 
+    provides: ClassVar[frozenset[str]] = frozenset({"gradient", "residuals"})  # a CasADi Jacobian of the occupancies
     default_optimizer: ClassVar[str | None] = "ScipyLeastSquares"
     type: Literal["MSMRHalfCell"] = "MSMRHalfCell"
     data: DataInput
