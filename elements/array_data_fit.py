@@ -133,7 +133,7 @@ def _least_squares(spec: ArrayDataFitSpec, ctx: Context, found: list[Key]) -> Re
     n_starts = optimizer.n_starts or spec.multistarts
     # Starts depend on the parameters' names, bounds and the seed only, so every batch shares them.
     starts = optimizer.starts(problems[0], lower, upper, n=n_starts, x0=x0)
-    n_chunks = chunk_count(spec.chunks, ctx.workers)
+    n_chunks = chunk_count(spec.chunks, ctx.fan.workers)
     items = _chunks(problems, n_chunks)
 
     n, d = len(found), len(params)
@@ -143,15 +143,15 @@ def _least_squares(spec: ArrayDataFitSpec, ctx: Context, found: list[Key]) -> Re
     devices: set[str] = set()
     started = time.perf_counter()
     done = 0
-    for part, result, device in ctx.unordered("spectra")(partial(_fit_chunk, optimizer, starts, lower, upper), items):
-        ctx.check_canceled()
+    for part, result, device in ctx.fan.as_completed("spectra")(partial(_fit_chunk, optimizer, starts, lower, upper), items):
+        ctx.run.check_canceled()
         m = len(part)
         for name, values in zip(fitted, (result.start_parameters, result.start_cost, result.start_status,
                                          result.start_iterations), strict=True):
             fitted[name][part] = values[:m]
         devices.add(device)
         done += m
-        ctx.report(Progress(unit="spectra", done=done, total=n))
+        ctx.run.report(Progress(unit="spectra", done=done, total=n))
     wall = time.perf_counter() - started
 
     fitted["end_cost"] *= np.array([k.objective.weight for k in found])[:, None]
@@ -257,10 +257,10 @@ def _per_key(spec: ArrayDataFitSpec, ctx: Context, found: list[Key]) -> Result:
     started = time.perf_counter()
     # workers get the kinds, not the built objectives: each task builds its own from its data set
     work = [Key(k.name, k.kind, None) for k in found]
-    for key, result in ctx.unordered("keys")(partial(_fit_key, spec, ctx.parameters, ctx.base_dir), work):
-        ctx.check_canceled()
+    for key, result in ctx.fan.as_completed("keys")(partial(_fit_key, spec, ctx.parameters, ctx.base_dir), work):
+        ctx.run.check_canceled()
         results[key] = result
-        ctx.report(Progress(unit="keys", done=len(results), total=len(found)))
+        ctx.run.report(Progress(unit="keys", done=len(results), total=len(found)))
     wall = time.perf_counter() - started
     order = [k.name for k in found]
     fits = [results[k].datasets[""] for k in order]

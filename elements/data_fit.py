@@ -36,14 +36,14 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
     transport = config.get("fit.transport")
     if transport not in ("tasks", "actors"):
         raise ValueError(f"sweepfit.fit.transport is {transport!r}; valid: 'actors' (the default) or 'tasks'")
-    shared = ctx.evaluators is not None and transport == "actors" and spec.multistarts == 1
-    n_chunks = chunk_count(spec.chunks, ctx.workers, evaluators=shared)
+    shared = ctx.fan.with_state is not None and transport == "actors" and spec.multistarts == 1
+    n_chunks = chunk_count(spec.chunks, ctx.fan.workers, evaluators=shared)
     x0 = spec.starts(names, ctx.parameters)
 
-    preview = Preview(ctx.preview)
+    preview = Preview(ctx.run.preview)
 
     def report(f: Fitted) -> None:
-        ctx.report(Progress(unit="generation", done=len(f.best_cost), evaluations=len(f.cost), failed=failures(f),
+        ctx.run.report(Progress(unit="generation", done=len(f.best_cost), evaluations=len(f.cost), failed=failures(f),
                             total=spec.optimizer.budget(), parameters=list(names), best_cost=f.best_cost, best_x=f.best_x))
         offer(preview, objectives, f, len(f.best_cost))
 
@@ -55,9 +55,9 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
             if "seed" in type(optimizer).model_fields:  # an unseeded fit records the seed it drew, for resume
                 optimizer = optimizer.model_copy(update={"seed": journal.seeded(optimizer.seed)})
             # the objectives shipped once, to one evaluator per worker
-            evaluators = ctx.evaluators(terms) if shared else None
-            fits, points = [optimize(optimizer, terms, params, None if x0 is None else x0[0], mapper=ctx.mapper,
-                                     n_chunks=n_chunks, check_canceled=ctx.check_canceled, report=report,
+            evaluators = ctx.fan.with_state(terms) if shared else None
+            fits, points = [optimize(optimizer, terms, params, None if x0 is None else x0[0], mapper=ctx.fan.map,
+                                     n_chunks=n_chunks, check_canceled=ctx.run.check_canceled, report=report,
                                      journal=journal, evaluators=evaluators)], None
         else:
             fits, points = multistart(spec, ctx, terms, params, x0, preview, journal)

@@ -20,29 +20,46 @@ def serial_map(func: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     return list(map(func, items))
 
 
+@dataclass(frozen=True)
+class FanOut:
+    """How an element spreads work: over the Dask cluster its task runs on, or serially off one.
+
+    ``map(label)`` returns a map-like for one fan-out step (a DE generation, a sweep batch), with
+    builtins ``map`` semantics; ``as_completed(label)`` the same, yielding results as they complete
+    (for progress); ``with_state(state)(label)(func, items)`` runs ``func(state, item)`` on long-lived
+    evaluators that received ``state`` once (one per worker, see :mod:`orchestrator.evaluators`; None
+    off a cluster). ``workers`` is how many worker threads there are.
+    """
+
+    map: Callable[[str], MapLike] = lambda label: serial_map
+    as_completed: Callable[[str], MapLike] = lambda label: serial_map
+    with_state: Callable[[Any], Callable[[str], MapLike]] | None = None
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """What an element tells its run, and asks it, while it runs: progress records, a running fit's
+    best traces for the monitor (``preview`` is called with a function that makes the snapshot),
+    whether the run was canceled (``check_canceled`` raises then), and where in the store the
+    element's group is (``store_group() -> (run path, element)``, for a fit's journal)."""
+
+    report: Callable[[Progress], None] = lambda progress: None
+    preview: Callable[[Callable[[], dict[str, Any]]], None] | None = None
+    check_canceled: Callable[[], None] = lambda: None
+    store_group: Callable[[], Any] | None = None
+
+
 @dataclass
 class Context:
-    """What an element sees while it runs.
-
-    ``mapper(label)`` returns a map-like callable for one fan-out step (a DE generation, a sweep
-    batch): builtins ``map`` semantics, run serially, in threads, or on the Dask cluster.
-    ``unordered(label)`` is the same but yields results as they complete (for progress).
-    """
+    """What an element sees while it runs: its name, the values from upstream, where relative paths
+    resolve, how to fan out (:class:`FanOut`) and its run (:class:`RunHandle`)."""
 
     name: str
     parameters: dict[str, float] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
-    mapper: Callable[[str], MapLike] = lambda label: serial_map
-    unordered: Callable[[str], MapLike] = lambda label: serial_map
-    workers: int = 1
-    # evaluators(state)(label)(func, items) runs func(state, item) on long-lived evaluators holding
-    # ``state`` (one per worker, see orchestrator.evaluators); None off a cluster
-    evaluators: Callable[[Any], Callable[[str], MapLike]] | None = None
-    report: Callable[[Progress], None] = lambda progress: None
-    check_canceled: Callable[[], None] = lambda: None
-    store_group: Callable[[], Any] | None = None
-    # a running fit's best traces for the monitor: called with a function that makes the snapshot
-    preview: Callable[[Callable[[], dict[str, Any]]], None] | None = None
+    fan: FanOut = field(default_factory=FanOut)
+    run: RunHandle = field(default_factory=RunHandle)
 
 
 @dataclass

@@ -161,11 +161,11 @@ def run(spec: ProfileSpec, ctx: Context) -> Result:
     items = [(i, k, float(v)) for i in range(len(names)) for k, v in enumerate(grids[i])]
     values = np.full(grids.shape, np.nan)
     ends = np.full((*grids.shape, len(names)), np.nan)
-    for done, (i, k, value, at) in enumerate(ctx.unordered("profile")(partial(profile_point, objectives, params, y),
+    for done, (i, k, value, at) in enumerate(ctx.fan.as_completed("profile")(partial(profile_point, objectives, params, y),
                                                                       items), start=1):
-        ctx.check_canceled()
+        ctx.run.check_canceled()
         values[i, k], ends[i, k] = value, at
-        ctx.report(Progress(unit="points", done=done, total=len(items)))
+        ctx.run.report(Progress(unit="points", done=done, total=len(items)))
     best = min(chi2(objectives, x), float(np.nanmin(values)))
     profile = values - best
     threshold = float(stats.chi2.ppf(spec.confidence_level, 1))

@@ -125,12 +125,12 @@ def run(spec: SobolSpec, ctx: Context) -> Result:
     outputs = [o.name for o in objectives] + ([TOTAL] if len(objectives) > 1 else [])
     work = partial(_with_total, objectives) if len(objectives) > 1 else partial(costs, objectives)
     ds = indices(partial(_natural, spec.use_log_transform, work), bounds, names, outputs, n_samples=spec.n_samples,
-                 second_order=spec.calc_second_order, seed=spec.seed, mapper=ctx.mapper("sobol"),
-                 n_chunks=chunk_count(spec.chunks, ctx.workers), num_resamples=spec.num_resamples)
+                 second_order=spec.calc_second_order, seed=spec.seed, mapper=ctx.fan.map("sobol"),
+                 n_chunks=chunk_count(spec.chunks, ctx.fan.workers), num_resamples=spec.num_resamples)
     if spec.use_log_transform:
         ds["x"] = (("sample", "parameter"), 10.0 ** ds["x"].values)
     ds.attrs["sampled_in"] = "log10 of the bounds" if spec.use_log_transform else "the bounds"
-    ctx.report(Progress(unit="evaluations", done=ds.attrs["evaluations"], total=ds.attrs["evaluations"]))
+    ctx.run.report(Progress(unit="evaluations", done=ds.attrs["evaluations"], total=ds.attrs["evaluations"]))
     metrics = {f"{out}: {n}": {"S1": float(ds["S1"].sel(output=out, parameter=n)),
                                "ST": float(ds["ST"].sel(output=out, parameter=n))}
                for out in outputs for n in names}

@@ -454,9 +454,9 @@ def _coords(plan: Plan, spec: SweepSpec, layout: Layout) -> tuple[dict[str, Any]
 
 
 def run(spec: SweepSpec, ctx: Context) -> Result:
-    if ctx.store_group is None:
+    if ctx.run.store_group is None:
         raise RuntimeError("the sweep element writes into a run store; run it through orchestrator.run")
-    path, group = ctx.store_group()
+    path, group = ctx.run.store_group()
     plan = plan_for(spec, ctx, Path(path), group)
     token = "sweep-" + tokenize(spec.model_dump(mode="json"), sorted(plan.base.fixed.items()),
                                  {k: v.tolist() for k, v in plan.values.items()})
@@ -466,7 +466,7 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
     if layout is None:
         size = spec.chunk_size or config.get("sweep.chunk-size")
         if size is None:
-            size, measured = measure_chunk_size(plan, ctx.workers)
+            size, measured = measure_chunk_size(plan, ctx.fan.workers)
         layout = layout_for(plan, int(size))
         plan = replace(plan, layout=layout)
         coords, series_dims = _coords(plan, spec, layout)
@@ -487,23 +487,23 @@ def run(spec: SweepSpec, ctx: Context) -> Result:
     skipped = layout.n_chunks - len(todo)
     if measured:  # before the first chunk: the size and a time estimated from a measured solve
         per_point = measured["solve_s"] + measured["build_s"] * measured["setups"] / layout.n_points
-        ctx.report(Progress(unit="chunks", done=skipped, total=layout.n_chunks,
-                            eta_s=per_point * layout.n_points / max(ctx.workers, 1)))
-    wave = max(1, 32 * ctx.workers)
+        ctx.run.report(Progress(unit="chunks", done=skipped, total=layout.n_chunks,
+                            eta_s=per_point * layout.n_points / max(ctx.fan.workers, 1)))
+    wave = max(1, 32 * ctx.fan.workers)
     shipped = replace(plan, values={})  # each chunk task carries its own points, not the whole sample
     started = reported = time.perf_counter()
     done = skipped
     failed = 0  # this session's solves that failed (the stored status array holds every point's)
     for w in range(0, len(todo), wave):
-        ctx.check_canceled()
+        ctx.run.check_canceled()
         label = f"sweep{skipped}+{w}" if resumed else f"sweep{w}"
         items = [(c, plan.points(c)) for c in todo[w : w + wave]]
-        for solved in ctx.unordered(label)(partial(solve_chunk, shipped), items):
+        for solved in ctx.fan.as_completed(label)(partial(solve_chunk, shipped), items):
             done += 1
             failed += sum(n for status, n in solved["status"].items() if SolveStatus(status).failed)
             if time.perf_counter() - reported > REPORT_EVERY or done == layout.n_chunks:
                 rate = (done - skipped) / (time.perf_counter() - started)
-                ctx.report(Progress(unit="chunks", done=done, total=layout.n_chunks, failed=failed,
+                ctx.run.report(Progress(unit="chunks", done=done, total=layout.n_chunks, failed=failed,
                                     eta_s=(layout.n_chunks - done) / rate))
                 reported = time.perf_counter()
     wall = time.perf_counter() - started

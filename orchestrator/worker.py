@@ -15,7 +15,7 @@ from typing import Any
 from elements import ELEMENTS, Context, engine
 from elements.core.data import in_store
 from elements.core.status import Status
-from elements.element import MapLike, serial_map
+from elements.element import FanOut, MapLike, RunHandle, serial_map
 from orchestrator import cache, evaluators, measurements, store
 
 
@@ -190,14 +190,9 @@ def run_element(
             name=name,
             parameters=dict(upstream),
             base_dir=Path(base_dir),
-            mapper=mapper,
-            unordered=unordered,
-            workers=workers,
-            evaluators=shared,
-            report=progress,
-            check_canceled=check_canceled,
-            store_group=lambda: (str(run_path), name),
-            preview=preview,
+            fan=FanOut(map=mapper, as_completed=unordered, with_state=shared, workers=workers),
+            run=RunHandle(report=progress, preview=preview, check_canceled=check_canceled,
+                          store_group=lambda: (str(run_path), name)),
         )
         result = ELEMENTS[spec.element_type].run(in_store(spec, root), ctx)  # db: sources read this run's store
         settle()

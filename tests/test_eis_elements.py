@@ -15,7 +15,7 @@ import orchestrator
 from elements.eis import dataset as eis_dataset
 from elements.eis.circuits import Circuit
 from elements.eis.fit import fit, random_parameters, synthetic_spectra
-from elements.element import Context
+from elements.element import Context, RunHandle
 from orchestrator import figures
 from orchestrator.spec import SpecError, load_pipeline
 from tests.conftest import D_N, DATA, run_serially
@@ -306,7 +306,7 @@ def test_dataset_is_a_seeded_table_and_resumes(tmp_path):
     group["solve_count"][1] = 0
     group["Z_real"][1000:2000] = np.nan
     spec = load_pipeline(dataset_spec(3000, chunk_size=1000)).elements["spectra"]
-    result = eis_dataset.run(spec, Context(name="spectra", store_group=lambda: (str(path), "spectra")))
+    result = eis_dataset.run(spec, Context(name="spectra", run=RunHandle(store_group=lambda: (str(path), "spectra"))))
     assert result.summary.counts["chunks_written"] == 1 and result.summary.counts["chunks_resumed"] == 2
     again = xr.open_datatree(path, engine="zarr")["spectra"].to_dataset().load()
     xr.testing.assert_identical(again.drop_vars("solve_count"), ds.drop_vars("solve_count"))

@@ -20,7 +20,7 @@ import orchestrator
 from elements import engine
 from elements.core.storage import read_json
 from elements.data_fit import run
-from elements.element import Context
+from elements.element import Context, FanOut, RunHandle
 from elements.fit.journal import Journal, folder
 from orchestrator.cli import app
 from orchestrator.lifecycle import prepare
@@ -166,8 +166,8 @@ def _fit(spec, store, *, stop_after: int | None = None, parameters: dict | None 
         calls.append(1)
 
     before = engine.thread_solves()
-    ctx = Context(name="fit", parameters=parameters or {}, check_canceled=check_canceled,
-                  unordered=lambda label: map, store_group=lambda: (str(store), "fit"))  # starts one by one
+    ctx = Context(name="fit", parameters=parameters or {}, fan=FanOut(as_completed=lambda label: map),  # starts one by one
+                  run=RunHandle(check_canceled=check_canceled, store_group=lambda: (str(store), "fit")))
     return run(spec, ctx), engine.thread_solves() - before
 
 

@@ -239,9 +239,9 @@ def _allocate(spec: EISDatasetSpec, plan: Plan, token: str) -> None:
 
 
 def run(spec: EISDatasetSpec, ctx: Context) -> Result:
-    if ctx.store_group is None:
+    if ctx.run.store_group is None:
         raise RuntimeError("the eis_dataset element writes into a run store; run it through orchestrator.run")
-    path, group = ctx.store_group()
+    path, group = ctx.run.store_group()
     token = "eis-" + tokenize(spec.model_dump(mode="json"))
     layout = sweep_store.existing(Path(path), group, token)
     resumed = layout is not None
@@ -253,19 +253,19 @@ def run(spec: EISDatasetSpec, ctx: Context) -> Result:
         _allocate(spec, plan, token)
     todo = [int(c) for c in np.flatnonzero(~sweep_store.resumed(Path(path), group))]
     skipped = layout.n_chunks - len(todo)
-    wave = max(1, 32 * ctx.workers)  # tasks in flight at once: the scheduler holds a wave, not a million spectra
+    wave = max(1, 32 * ctx.fan.workers)  # tasks in flight at once: the scheduler holds a wave, not a million spectra
     started = time.perf_counter()
     done, written, infeasible = skipped, 0, 0
     devices: set[str] = set()
     for w in range(0, len(todo), wave):
-        ctx.check_canceled()
+        ctx.run.check_canceled()
         label = f"spectra{skipped}+{w}" if resumed else f"spectra{w}"
-        for counts in ctx.unordered(label)(partial(write_chunk, plan), todo[w : w + wave]):
+        for counts in ctx.fan.as_completed(label)(partial(write_chunk, plan), todo[w : w + wave]):
             done += 1
             written += counts["spectra"]
             infeasible += counts["infeasible"]
             devices.add(counts["device"])
-            ctx.report(Progress(unit="chunks", done=done, total=layout.n_chunks))
+            ctx.run.report(Progress(unit="chunks", done=done, total=layout.n_chunks))
     wall = time.perf_counter() - started
     counts = {"spectra": spec.n, "chunks": layout.n_chunks, "chunk_size": layout.block[0], "chunks_written": len(todo),
               "chunks_resumed": skipped, "spectra_written": written, "infeasible": infeasible,

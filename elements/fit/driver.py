@@ -167,9 +167,9 @@ def _log_jacobian(columns: list[int]) -> Callable[[np.ndarray], np.ndarray] | No
 def open_journal(spec: DataFitSpec, ctx: Context) -> Journal:
     """The fit's journal in its run's store (none outside a store), tied to the problem it solves:
     the element's spec, the sha256 of its data and the values from upstream."""
-    if ctx.store_group is None:
+    if ctx.run.store_group is None:
         return Journal(None)
-    path, element = ctx.store_group()
+    path, element = ctx.run.store_group()
     problem = tokenize(spec.model_dump(mode="json"), inputs(spec, ctx.base_dir), sorted(ctx.parameters.items()))
     return Journal(folder(path, element), problem)
 
@@ -224,14 +224,14 @@ def multistart(
     best_x: list[list[float]] = []
     starts = [(i, point, seed) for i, (point, seed) in enumerate(zip(points, seeds))]
     where = (journal.path, journal.token) if journal.path else None
-    for i, fitted in ctx.unordered("starts")(partial(run_start, objectives, params, spec.optimizer, where), starts):
-        ctx.check_canceled()
+    for i, fitted in ctx.fan.as_completed("starts")(partial(run_start, objectives, params, spec.optimizer, where), starts):
+        ctx.run.check_canceled()
         found[i] = fitted
         offer(preview, objectives, fitted, len(found))
         best = min(found.values(), key=lambda f: f.best_cost[-1])
         best_cost.append(best.best_cost[-1])
         best_x.append(best.best_x[-1])
-        ctx.report(Progress(unit="start", done=len(found), total=spec.multistarts, parameters=names,
+        ctx.run.report(Progress(unit="start", done=len(found), total=spec.multistarts, parameters=names,
                             evaluations=sum(len(f.cost) for f in found.values()), best_cost=best_cost, best_x=best_x,
                             failed=sum(failures(f) for f in found.values())))
     return [found[i] for i in range(spec.multistarts)], points
