@@ -54,7 +54,7 @@ class ConfidenceSpec(DataFitSpec):
         return self
 
 
-def point(spec: ConfidenceSpec, upstream: dict[str, Any]) -> np.ndarray:
+def point(spec: DataFitSpec, upstream: dict[str, Any]) -> np.ndarray:
     """The fitted point: each parameter's upstream value, else its initial value (natural units)."""
     found, missing = [], []
     for name, p in spec.parameters.items():
@@ -183,12 +183,18 @@ def interval_dataset(spec: ConfidenceSpec, params: list[ParameterSpec], y: np.nd
     )
 
 
-def run(spec: ConfidenceSpec, ctx: Context) -> Result:
+def at_the_point(spec: DataFitSpec, ctx: Context
+                 ) -> tuple[tuple[str, ...], list[ParameterSpec], list[Objective], np.ndarray, np.ndarray]:
+    """The parameters' names and specs, the worker-side objectives, and the fitted point in natural
+    units and in search space."""
     names = tuple(spec.parameters)
     params = [spec.parameters[n] for n in names]
-    objectives = build(spec, names, ctx)
     x = point(spec, ctx.parameters)
-    y = np.array([p.to_search(v) for p, v in zip(params, x)])
+    return names, params, build(spec, names, ctx), x, np.array([p.to_search(v) for p, v in zip(params, x)])
+
+
+def run(spec: ConfidenceSpec, ctx: Context) -> Result:
+    names, params, objectives, _, y = at_the_point(spec, ctx)
     cov, sigma, dof, how = covariance(spec, objectives, params, y)
     ds = interval_dataset(spec, params, y, cov, sigma, dof, how)
     metrics = {n: {"value": float(ds["value"][i]), "lower": float(ds["lower"][i]), "upper": float(ds["upper"][i])}

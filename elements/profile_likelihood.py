@@ -31,9 +31,9 @@ from elements.core.problem import GRADIENT, RESIDUALS
 from elements.core.status import Progress, Summary
 from elements.element import ELEMENTS, Context, ElementType, Result, serial_map
 from elements.fit.driver import optimize
-from elements.fit.evaluation import build, evaluate
+from elements.fit.evaluation import Wrapped, evaluate
 from elements.fit.spec import DataFitSpec, at_a_point, inputs
-from elements.linear_confidence_interval import covariance, point, residual_blocks
+from elements.linear_confidence_interval import at_the_point, covariance
 from elements.objectives import Gradient, Objective
 from elements.optimizers.scipy_least_squares import ScipyLeastSquares
 from elements.schema import ParameterSpec
@@ -63,21 +63,12 @@ class ProfileSpec(DataFitSpec):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Pinned(Objective):
+class Pinned(Wrapped):
     """Worker side: ``inner`` with the parameter in ``column`` held at ``value``; the others are the
     candidates' columns."""
 
-    inner: Objective
     column: int
     value: float
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def weight(self) -> float:
-        return self.inner.weight
 
     @property
     def has_gradient(self) -> bool:  # type: ignore[override]
@@ -97,9 +88,6 @@ class Pinned(Objective):
         return [dataclasses.replace(g, gradient=np.delete(g.gradient, self.column),
                                     jacobian=None if g.jacobian is None else np.delete(g.jacobian, self.column, axis=1))
                 for g in found]
-
-    def traces(self, outcome: engine.Outcome) -> xr.Dataset:
-        return self.inner.traces(outcome)
 
 
 def by_noise(objective: Objective, sigma: dict[str, float]) -> Objective:
@@ -147,11 +135,7 @@ def crossing(grid: np.ndarray, profile: np.ndarray, centre: int, threshold: floa
 def run(spec: ProfileSpec, ctx: Context) -> Result:
     from scipy import stats
 
-    names = tuple(spec.parameters)
-    params = [spec.parameters[n] for n in names]
-    built = build(spec, names, ctx)
-    x = point(spec, ctx.parameters)
-    y = np.array([p.to_search(v) for p, v in zip(params, x)])
+    names, params, built, x, y = at_the_point(spec, ctx)
     cov, sigma, _, _ = covariance(spec, built, params, y)
     objectives = [by_noise(o, sigma) for o in built]
     sd = np.sqrt(np.clip(np.diag(cov), 0, None))

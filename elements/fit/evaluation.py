@@ -125,16 +125,10 @@ _transforms: dict[tuple[str, ...], Any] = {}  # per process: each set of transfo
 
 
 @dataclass(frozen=True, eq=False)
-class FittedNoise(Objective):
-    """Worker side: an objective whose likelihood's noise levels are columns of the candidates.
-
-    The inner objective solves the model's columns; each outcome keeps its row's noise levels, and
-    the cost is the inner objective's with its likelihood bound to them.
-    """
+class Wrapped(Objective):
+    """Worker side: an objective that solves through ``inner`` and goes by its name and weight."""
 
     inner: Objective
-    model_columns: tuple[int, ...]
-    noise_columns: dict[str, int]
 
     @property
     def name(self) -> str:
@@ -143,6 +137,21 @@ class FittedNoise(Objective):
     @property
     def weight(self) -> float:
         return self.inner.weight
+
+    def traces(self, outcome: engine.Outcome) -> xr.Dataset:
+        return self.inner.traces(outcome)
+
+
+@dataclass(frozen=True, eq=False)
+class FittedNoise(Wrapped):
+    """Worker side: an objective whose likelihood's noise levels are columns of the candidates.
+
+    The inner objective solves the model's columns; each outcome keeps its row's noise levels, and
+    the cost is the inner objective's with its likelihood bound to them.
+    """
+
+    model_columns: tuple[int, ...]
+    noise_columns: dict[str, int]
 
     def solve(self, X: np.ndarray) -> list[engine.Outcome]:
         X = np.atleast_2d(X)
