@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
 
 from elements.core.registry import Registry, unknown_name
-from elements.models import MODELS
+from elements.models import MODELS, check_options
 
 
 class Strict(BaseModel):
@@ -145,7 +145,8 @@ class ParameterSpec(Strict):
 class ModelSpec(Strict):
     """A PyBaMM model by name with its options: ``"SPM"``, or ``{type: SPM, options: {...}}``, or
     ionworks-schema's ``{type, module: lithium_ion, options}`` (what ``to_config()`` writes for a
-    ``pybamm.lithium_ion`` model object)."""
+    ``pybamm.lithium_ion`` model object); ``{type: ECM, options: {rc pairs: 2}}`` is ionworks' equivalent
+    circuit (:mod:`elements.ecm`)."""
 
     type: str = "SPMe"
     module: Literal["lithium_ion"] | None = None
@@ -160,19 +161,13 @@ class ModelSpec(Strict):
             return {"type": value}
         if isinstance(value, dict) and value.get("module") not in (None, "lithium_ion"):
             raise ValueError(f"model {value.get('type')!r} from pybamm.{value['module']}: sweepfit has the "
-                             f"pybamm.lithium_ion models {sorted(MODELS)} only")
+                             f"pybamm.lithium_ion models and ionworks' ECM, {sorted(MODELS)}, only")
         return value
 
-    @field_validator("options")
-    @classmethod
-    def _options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        import pybamm
-
-        try:
-            pybamm.BatteryModelOptions(options)
-        except pybamm.OptionError as exc:
-            raise ValueError(f"invalid PyBaMM model option: {str(exc).strip()}") from exc
-        return options
+    @model_validator(mode="after")
+    def _options(self) -> ModelSpec:
+        check_options(self.type, self.options)
+        return self
 
 
 def _explained(error: Any, cls: type[Kind]) -> dict[str, Any]:

@@ -25,20 +25,31 @@ from elements.core.registry import unknown_name
 
 FACTOR = " factor"
 SOC_SCALES = {"Initial SOC": 1.0, "Initial SOC [%]": 0.01}  # name -> to a fraction
+# Where PyBaMM's equivalent-circuit functions (pybamm.EcmParameters) take the arguments a table can be
+# over: R0, R_i and C_i take (temperature, current, SoC), the open-circuit voltage (SoC).
+ARGUMENTS = {"SoC": -1, "Cell temperature [degC]": 0}
 ELECTRODES = ("negative", "positive")
 MAX_CONCENTRATION = {e: f"Maximum concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
 INITIAL_CONCENTRATION = {e: f"Initial concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
 
 
-def table(x: Iterable[float], y: Iterable[float], *, interpolator: str = "linear") -> dict[str, Any]:
+def table(
+    x: Iterable[float], y: Iterable[float], *, interpolator: str = "linear", argument: str | None = None
+) -> dict[str, Any]:
     """A tabulated function value, as it passes between elements and into the store (plain JSON).
+
+    ``argument`` names the function's argument the table is over, one of :data:`ARGUMENTS` (an
+    ECM's ``R0 [Ohm]`` over ``"SoC"``); by default its first (an OCP's stoichiometry).
 
     Examples
     --------
     >>> table([0, 1], [1.0, 0.5])
     {'x': [0.0, 1.0], 'y': [1.0, 0.5], 'interpolator': 'linear'}
+    >>> table([0, 1], [0.02, 0.01], argument="SoC")["argument"]
+    'SoC'
     """
-    return {"x": [float(v) for v in x], "y": [float(v) for v in y], "interpolator": interpolator}
+    found = {"x": [float(v) for v in x], "y": [float(v) for v in y], "interpolator": interpolator}
+    return found if argument is None else {**found, "argument": argument}
 
 
 def is_table(value: Any) -> bool:
@@ -128,15 +139,20 @@ def _put(values: Any, found: Mapping[str, Any], known: set[str]) -> None:
 
 
 def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
-    """A table as a function of its first argument (an OCP's stoichiometry), the others ignored."""
+    """A table as a function of its ``argument`` (by default the first: an OCP's stoichiometry), the
+    others ignored."""
     import pybamm
 
     x, y = np.asarray(found["x"], dtype=float), np.asarray(found["y"], dtype=float)
     interpolator = found.get("interpolator", "linear")
+    argument = found.get("argument")
+    if argument is not None and argument not in ARGUMENTS:
+        raise ValueError(unknown_name(f"argument of the table for {name!r}", argument, ARGUMENTS))
+    position = 0 if argument is None else ARGUMENTS[argument]
     name = re.sub(r"\W+", "_", name).strip("_")  # CasADi names a cubic interpolant's function after it
 
-    def tabulated(first: Any, *rest: Any) -> Any:
-        return pybamm.Interpolant(x, y, first, name=name, interpolator=interpolator)
+    def tabulated(*args: Any) -> Any:
+        return pybamm.Interpolant(x, y, args[position], name=name, interpolator=interpolator)
 
     return tabulated
 
@@ -166,5 +182,5 @@ def _windows(values: Any, options: Any) -> dict[str, tuple[float, float]]:
     return {"negative": (float(x0), float(x100)), "positive": (float(y0), float(y100))}
 
 
-__all__ = ["FACTOR", "SOC_SCALES", "apply", "factor_of", "is_function", "is_table", "name_problems",
+__all__ = ["ARGUMENTS", "FACTOR", "SOC_SCALES", "apply", "factor_of", "is_function", "is_table", "name_problems",
            "replaced_functions", "table"]
