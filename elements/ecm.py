@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 MODEL = "ECM"
 SOC = "Initial SoC"
@@ -59,9 +59,10 @@ def options(given: dict[str, Any]) -> EcmOptions:
                          f"(isothermal, lumped, two-state)")
     try:
         return EcmOptions.model_validate(given)
-    except Exception as exc:
-        raise ValueError(f"invalid ECM options {given}: {exc}. Valid: 'rc pairs' (0-5), 'thermal' "
-                         f"(isothermal, lumped, two-state)") from exc
+    except ValidationError as exc:
+        found = "; ".join(f"{'.'.join(map(str, e['loc']))} {e['input']!r}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"invalid ECM option(s): {found}. Valid: 'rc pairs' (0-5), 'thermal' "
+                         f"(isothermal, lumped, two-state)") from None
 
 
 def thevenin(given: dict[str, Any]) -> Any:
