@@ -20,6 +20,7 @@ MODEL = "ECM"
 SOC = "Initial SoC"
 INITIAL_OVERPOTENTIAL = "Element-{i} initial overpotential [V]"
 RC_NAMES = ("R{i} [Ohm]", "C{i} [F]")
+THEVENIN_DEFAULTS = {"calculate discharge energy": "false", "diffusion element": "false", "operating mode": "current"}
 # ionworks-schema's ECM options that PyBaMM's Thevenin model has no counterpart for: only their
 # defaults are accepted.
 UNSUPPORTED = {"capacity": "constant", "resistance scale": "constant", "butler-volmer": "false",
@@ -63,6 +64,24 @@ def options(given: dict[str, Any]) -> EcmOptions:
         found = "; ".join(f"{'.'.join(map(str, e['loc']))} {e['input']!r}: {e['msg']}" for e in exc.errors())
         raise ValueError(f"invalid ECM option(s): {found}. Valid: 'rc pairs' (0-5), 'thermal' "
                          f"(isothermal, lumped, two-state)") from None
+
+
+def from_thevenin(given: dict[str, Any]) -> dict[str, Any]:
+    """ECM options for PyBaMM's own Thevenin options (what ionworks-schema's ``to_config()`` writes for a
+    ``pybamm.equivalent_circuit.Thevenin`` object): its RC pairs, its two-state thermal model.
+
+    Examples
+    --------
+    >>> from_thevenin({"number of rc elements": 2, "operating mode": "current"})
+    {'rc pairs': 2, 'thermal': 'two-state'}
+    """
+    given = dict(given)
+    pairs = given.pop("number of rc elements", 1)
+    other = {k: v for k, v in given.items() if THEVENIN_DEFAULTS.get(k) != v}
+    if other:
+        raise ValueError(f"Thevenin option(s) {other} are not supported; sweepfit's ECM takes 'number of rc elements' "
+                         f"and PyBaMM's defaults for the others ({THEVENIN_DEFAULTS})")
+    return {"rc pairs": pairs, "thermal": "two-state"}
 
 
 def thevenin(given: dict[str, Any]) -> Any:
