@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from elements import engine
 from elements.models import MODELS, parameter_values
+from elements.values import apply
 
 
 def synthetic_discharge(
@@ -43,3 +48,65 @@ def synthetic_discharge(
     return pd.DataFrame(
         {"Time [s]": t, "Current [A]": np.full_like(t, current), "Voltage [V]": voltage + rng.normal(0, noise, len(t))}
     )
+
+
+def synthetic_hppc(
+    *,
+    values: dict[str, Any],
+    socs: Sequence[float],
+    capacity: float = 5.0,
+    rc_pairs: int = 2,
+    c_rate: float = 1.0,
+    pulse: float = 20.0,
+    relax: float = 180.0,
+    rest: float = 600.0,
+    temperature: float = 298.15,
+    noise: float = 1e-4,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """An HPPC test of an equivalent circuit (PyBaMM's Thevenin, isothermal at ``temperature`` [K]).
+
+    From a rest at ``socs[0]``: at each SOC a ``pulse`` s discharge at ``c_rate``, ``relax`` s of rest,
+    then (but after the last) a discharge at the same rate down to the next SOC and ``rest`` s of rest;
+    each pulse starts at its SOC (to the second of discharge).
+    ``values`` are the circuit's (``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ..., numbers or tables over
+    ``SoC``: :func:`elements.values.table`), over PyBaMM's ``ECM_Example``. Cut into pulses
+    (:func:`elements.objectives.pulse.split_pulses`), the test pulse at ``socs[k]`` is pulse ``2 k``.
+
+    Examples
+    --------
+    >>> df = synthetic_hppc(values={"R0 [Ohm]": 0.01}, socs=[0.9, 0.8], rc_pairs=1)  # doctest: +SKIP
+    >>> df["Current [A]"].max()  # doctest: +SKIP
+    5.0
+    """
+    import pybamm
+
+    amps = c_rate * capacity
+    time, current = [0.0], [0.0]
+
+    def hold(seconds: float, amps: float) -> None:  # one sample a second
+        t = np.arange(1.0, seconds + 0.5)
+        time.extend(time[-1] + t)
+        current.extend([amps] * len(t))
+
+    hold(60.0, 0.0)
+    for k, soc in enumerate(socs):
+        hold(pulse, amps)
+        hold(relax, 0.0)
+        if k + 1 < len(socs):
+            hold(round((soc - socs[k + 1]) * capacity / amps * 3600.0 - pulse), amps)  # the pulse took its share
+            hold(rest, 0.0)
+    time, current = np.array(time), np.array(current)
+    # linear between samples, as a fit drives the model with measured current (elements.engine)
+    drive = pybamm.Interpolant(time, current, pybamm.t, interpolator="linear")
+    params = parameter_values("ECM_Example", "ECM", {"rc pairs": rc_pairs})
+    apply(params, {"Lower voltage cut-off [V]": 2.5, "Upper voltage cut-off [V]": 4.4, **values,
+                   "Cell capacity [A.h]": capacity, "Initial SoC": socs[0], "Current function [A]": drive,
+                   "Ambient temperature [K]": temperature, "Initial temperature [K]": temperature})
+    model = MODELS["ECM"]({"rc pairs": rc_pairs, "thermal": "isothermal"})
+    solver = pybamm.IDAKLUSolver(rtol=1e-8, atol=1e-10)
+    t_span = np.union1d([0.0, time[-1]], engine.jumps(time, current))
+    solution = pybamm.Simulation(model, parameter_values=params, solver=solver).solve(t_span, t_interp=time)
+    voltage = solution["Voltage [V]"](t=time)
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"Time [s]": time, "Current [A]": current, "Voltage [V]": voltage + rng.normal(0, noise, len(time))})

@@ -52,6 +52,25 @@ def table(
     return found if argument is None else {**found, "argument": argument}
 
 
+def per_key(element: str, keys: Iterable[str], names: Iterable[str], values: np.ndarray) -> dict[str, Any]:
+    """An ``array_data_fit``'s per-key results as tables over its keys, ``"<element>/<name>"`` each, for a
+    calculation to assemble (:mod:`elements.calculations.ecm_tables`); none unless every key is a
+    number. ``values`` has one row per key, one column per name; rows with a non-finite value are left out.
+
+    Examples
+    --------
+    >>> per_key("pulses", ["0.9", "0.5"], ["R0 [Ohm]"], np.array([[0.011], [0.010]]))
+    {'pulses/R0 [Ohm]': {'x': [0.5, 0.9], 'y': [0.01, 0.011], 'interpolator': 'linear'}}
+    """
+    try:
+        x = np.array([float(k) for k in keys])
+    except ValueError:
+        return {}
+    order = np.argsort(x)
+    kept = order[np.all(np.isfinite(values[order]), axis=1)]
+    return {f"{element}/{name}": table(x[kept], values[kept, j]) for j, name in enumerate(names)}
+
+
 def is_table(value: Any) -> bool:
     return isinstance(value, Mapping) and {"x", "y"} <= set(value)
 
@@ -182,5 +201,5 @@ def _windows(values: Any, options: Any) -> dict[str, tuple[float, float]]:
     return {"negative": (float(x0), float(x100)), "positive": (float(y0), float(y100))}
 
 
-__all__ = ["ARGUMENTS", "FACTOR", "SOC_SCALES", "apply", "factor_of", "is_function", "is_table", "name_problems",
+__all__ = ["ARGUMENTS", "FACTOR", "SOC_SCALES", "apply", "factor_of", "is_function", "is_table", "name_problems", "per_key",
            "replaced_functions", "table"]

@@ -43,12 +43,7 @@ class Pulse(CurrentDriven):
         found = []
         for m in super().measurements(name, base_dir):
             pieces = split_pulses(m, rest_current=self.rest_current)
-            chosen = range(len(pieces)) if self.pulses is None else self.pulses
-            missing = [i for i in chosen if not 0 <= i < len(pieces)]
-            if missing:
-                raise DataError(f"objective {name!r}: data {m.source!r} has {len(pieces)} pulse(s) (|current| "
-                                f">= {self.rest_current} A after a rest); pulses {missing} do not exist. Valid: "
-                                f"0 to {len(pieces) - 1}")
+            chosen = chosen_pulses(f"objective {name!r}", m, len(pieces), self.pulses, self.rest_current)
             found.extend(pieces[i] for i in chosen)
         return found
 
@@ -65,6 +60,17 @@ def split_pulses(m: Measurement, *, rest_current: float) -> list[Measurement]:
     >>> [list(p.frame["Current [A]"]) for p in split_pulses(Measurement("gitt", "-", frame, ""), rest_current=0.01)]
     [[0, 1, 1, 0, 0], [0, 2, 0, 0]]
     """
+    pieces = []
+    for i, (start, end) in enumerate(pulse_bounds(m, rest_current=rest_current)):
+        frame = m.frame.iloc[start : end + 1].reset_index(drop=True)
+        frame[TIME] = frame[TIME] - frame[TIME].iloc[0]
+        pieces.append(replace(m, name=f"{m.name} pulse {i}", frame=frame))
+    return pieces
+
+
+def pulse_bounds(m: Measurement, *, rest_current: float) -> list[tuple[int, int]]:
+    """Each pulse's first and last row in ``m``: from the last rest sample before its current flows
+    to the last sample before the next pulse's (see :func:`split_pulses`)."""
     flowing = np.abs(m.frame[CURRENT].to_numpy()) >= rest_current
     starts = np.flatnonzero(flowing & ~np.r_[False, flowing[:-1]])
     if not len(starts):
@@ -74,12 +80,17 @@ def split_pulses(m: Measurement, *, rest_current: float) -> list[Measurement]:
         raise DataError(f"{m.source}: current flows from the first sample, so the first pulse has no rest "
                         f"(open-circuit) voltage to start from; select a window that begins at rest")
     ends = [*(starts[1:] - 1), len(flowing) - 1]
-    pieces = []
-    for i, (start, end) in enumerate(zip(starts - 1, ends)):
-        frame = m.frame.iloc[start : end + 1].reset_index(drop=True)
-        frame[TIME] = frame[TIME] - frame[TIME].iloc[0]
-        pieces.append(replace(m, name=f"{m.name} pulse {i}", frame=frame))
-    return pieces
+    return [(int(start), int(end)) for start, end in zip(starts - 1, ends)]
 
 
-__all__ = ["Pulse", "split_pulses"]
+def chosen_pulses(label: str, m: Measurement, found: int, pulses: list[int] | None, rest_current: float) -> list[int]:
+    """``pulses`` (all ``found`` where None), checked to exist in ``m``."""
+    chosen = list(range(found)) if pulses is None else pulses
+    missing = [i for i in chosen if not 0 <= i < found]
+    if missing:
+        raise DataError(f"{label}: data {m.source!r} has {found} pulse(s) (|current| >= {rest_current} A after a "
+                        f"rest); pulses {missing} do not exist. Valid: 0 to {found - 1}")
+    return chosen
+
+
+__all__ = ["Pulse", "chosen_pulses", "pulse_bounds", "split_pulses"]
