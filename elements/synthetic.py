@@ -71,7 +71,7 @@ def synthetic_hppc(
     each pulse starts at its SOC (to the second of discharge).
     ``values`` are the circuit's (``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ..., numbers or tables over
     ``SoC``: :func:`elements.values.table`), over PyBaMM's ``ECM_Example``. Cut into pulses
-    (:func:`elements.objectives.pulse.split_pulses`), the test pulse at ``socs[k]`` is pulse ``2 k``.
+    (:func:`elements.pulses.split_pulses`), the test pulse at ``socs[k]`` is pulse ``2 k``.
 
     Examples
     --------

@@ -15,7 +15,7 @@ from elements.calculations import CALCULATIONS, CalculationSpec
 from elements.core.data import DataError, DataInput, Measurement, load_measurements
 from elements.core.status import Summary
 from elements.element import Result
-from elements.objectives.pulse import chosen_pulses, pulse_bounds
+from elements.pulses import chosen_pulses, pulse_bounds
 from elements.schema import ModelSpec, ParameterSetName
 from elements.values import is_table, table
 
@@ -43,7 +43,8 @@ class HPPCTables(_EcmCalculation):
 
     Examples
     --------
-    >>> HPPCTables(calculation="HPPCTables", data="file:hppc.csv", capacity=5.0, initial_soc=0.95).parameter_set
+    >>> HPPCTables(element_type="calculation", calculation="HPPCTables", data="file:hppc.csv", capacity=5.0,
+    ...            initial_soc=0.95).parameter_set
     'ECM_Example'
     """
 
@@ -100,7 +101,7 @@ class ECMTables(_EcmCalculation):
 
     Examples
     --------
-    >>> ECMTables(calculation="ECMTables", fit="pulses").argument
+    >>> ECMTables(element_type="calculation", calculation="ECMTables", fit="pulses").argument
     'SoC'
     """
 
