@@ -10,7 +10,7 @@ import pytest
 import orchestrator
 from elements.synthetic import synthetic_hppc
 from elements.values import table
-from tests.conftest import run_serially
+from tests.conftest import DATA, run_serially
 
 SOCS = np.round(np.linspace(0.95, 0.05, 10), 2)
 GRID = np.linspace(0.0, 1.0, 11)
@@ -80,3 +80,37 @@ def test_per_pulse_fits_run_as_concurrent_tasks(hppc, client, tmp_path):
             for s in t["startstops"] if s["action"] == "compute"]
     assert len(runs) == 2 and len({w for w, _, _ in runs}) == 2
     assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in runs for b in runs)  # two at once
+
+
+SAMSUNG = {"source": f"file:{DATA / 'samsung_inr21700' / 'multipulse_hppc.xlsx'}", "sheet": "Sheet1",
+           "column_map": {"Time": "Time [s]", "Current": "Current [A]", "Voltage": "Voltage [V]"}}
+
+
+def samsung_fit(rc_pairs: int) -> dict:
+    """The Samsung INR21700 (3 A.h) multi-pulse test: OCV from its rests, then one fit of the whole test
+    (PyBOP's example bounds and starting values)."""
+    parameters = {"R0 [Ohm]": [1e-4, 0.1, 0.005], "R1 [Ohm]": [1e-4, 0.1, 0.005], "C1 [F]": [100, 1000, 500],
+                  "R2 [Ohm]": [1e-4, 0.1, 0.005], "C2 [F]": [1000, 10000, 2000]}
+    return {"elements": {
+        "rests": {"element_type": "calculation", "calculation": "HPPCTables", "data": SAMSUNG, "capacity": 3.0,
+                  "initial_soc": 0.99, "tables": ["Open-circuit voltage [V]"]},
+        "fit": {"element_type": "data_fit",
+                "objectives": {"hppc": {"type": "CurrentDriven", "data": SAMSUNG, "initial_state": "from data",
+                                        "model": {"type": "ECM", "options": {"rc pairs": rc_pairs}},
+                                        "parameters": {"Cell capacity [A.h]": 3.0, "Upper voltage cut-off [V]": 4.3,
+                                                       "Lower voltage cut-off [V]": 2.5}}},
+                "parameters": {name: {"bounds": [lo, hi], "initial_value": x0, "transform": "log10"}
+                               for name, (lo, hi, x0) in list(parameters.items())[:1 + 2 * rc_pairs]},
+                "optimizer": {"type": "ScipyLeastSquares"}},
+    }}
+
+
+def test_samsung_multipulse_fits_better_with_two_rc_pairs_than_one(tmp_path):
+    rmse = {}
+    for rc_pairs in (1, 2):
+        info = run_serially(samsung_fit(rc_pairs), tmp_path / str(rc_pairs))
+        assert info["status"] == "completed", info
+        fit = info["elements"]["fit"]
+        rmse[rc_pairs] = fit["summary"]["cost"]
+        assert 0.005 < fit["parameters"]["R0 [Ohm]"] < 0.015  # a 21700 cell's ohmic resistance, ~10 mOhm
+    assert rmse[2] < rmse[1] < 0.003  # volts
