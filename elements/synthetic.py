@@ -10,7 +10,9 @@ import pandas as pd
 
 from elements import engine
 from elements.models import MODELS, parameter_values
-from elements.values import apply
+from elements.values import apply, table
+
+SOC_GRID = np.linspace(0.0, 1.0, 11)
 
 
 def synthetic_discharge(
@@ -48,6 +50,24 @@ def synthetic_discharge(
     return pd.DataFrame(
         {"Time [s]": t, "Current [A]": np.full_like(t, current), "Voltage [V]": voltage + rng.normal(0, noise, len(t))}
     )
+
+
+def two_rc_cell(*, resistance_scale: float = 1.0) -> dict[str, dict[str, Any]]:
+    """A 2-RC cell's R0, R1 and C1 as tables over SOC (curving to a minimum mid-range) and R2, C2
+    (a 60 s time constant) over ``SOC_GRID``; ``resistance_scale`` multiplies the resistances (a colder cell).
+
+    Examples
+    --------
+    >>> cell = two_rc_cell()
+    >>> round(cell["R0 [Ohm]"]["y"][6], 6), cell["R0 [Ohm]"]["argument"]
+    (0.01, 'SoC')
+    """
+    soc = SOC_GRID
+    found = {"R0 [Ohm]": 0.010 * (1 + 0.8 * (soc - 0.6) ** 2) * resistance_scale,
+             "R1 [Ohm]": 0.005 * (1 + 0.5 * (soc - 0.5) ** 2) * resistance_scale,
+             "C1 [F]": 1000 * (1 + 0.3 * soc), "R2 [Ohm]": np.full_like(soc, 0.008 * resistance_scale),
+             "C2 [F]": np.full_like(soc, 7500.0)}
+    return {name: table(soc, y, argument="SoC") for name, y in found.items()}
 
 
 def synthetic_ecm(

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 
 import orchestrator
-from elements.synthetic import synthetic_hppc
-from elements.values import table
+from elements.synthetic import SOC_GRID, synthetic_hppc, two_rc_cell
 from tests.conftest import DATA, run_serially
 
 SOCS = np.round(np.linspace(0.95, 0.05, 10), 2)
-GRID = np.linspace(0.0, 1.0, 11)
-TRUTH = {"R0 [Ohm]": 0.010 * (1 + 0.8 * (GRID - 0.6) ** 2), "R1 [Ohm]": 0.005 * (1 + 0.5 * (GRID - 0.5) ** 2),
-         "C1 [F]": 1000 * (1 + 0.3 * GRID), "R2 [Ohm]": np.full_like(GRID, 0.008), "C2 [F]": np.full_like(GRID, 7500.0)}
+CELL = two_rc_cell()
+TRUTH = {name: np.array(t["y"]) for name, t in CELL.items()}
+GRID = SOC_GRID
 FIXED = {"Cell capacity [A.h]": 5.0, "Lower voltage cut-off [V]": 2.5, "Upper voltage cut-off [V]": 4.4}
 BOUNDS = {"R0 [Ohm]": ([1e-3, 0.1], 0.02), "R1 [Ohm]": ([1e-4, 0.05], 0.003), "C1 [F]": ([50, 5e3], 500),
           "R2 [Ohm]": ([1e-4, 0.05], 0.01), "C2 [F]": ([1e3, 1e5], 1e4)}
@@ -25,8 +24,7 @@ BOUNDS = {"R0 [Ohm]": ([1e-3, 0.1], 0.02), "R1 [Ohm]": ([1e-4, 0.05], 0.003), "C
 def hppc(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-RC cell's HPPC test at ten SOCs, 0.1 mV of noise, its parameters tables over SOC."""
     path = tmp_path_factory.mktemp("hppc") / "hppc.csv"
-    values = {name: table(GRID, y, argument="SoC") for name, y in TRUTH.items()}
-    synthetic_hppc(values=values, socs=SOCS, capacity=5.0).to_csv(path, index=False)
+    synthetic_hppc(values=CELL, socs=SOCS, capacity=5.0).to_csv(path, index=False)
     return path
 
 
