@@ -12,6 +12,7 @@ number or a table over SOC (:mod:`elements.values`) replaces them.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -149,6 +150,17 @@ def initial_soc(values: Any, state: float | str) -> float:
 
     found = pybamm.equivalent_circuit.set_initial_state(state, values, inplace=False)
     return float(found[SOC])
+
+
+def is_resistance(name: str) -> bool:
+    """Whether ``name`` is one of the circuit's resistances, ``R0 [Ohm]``, ``R1 [Ohm]``, ...
+
+    Examples
+    --------
+    >>> is_resistance("R2 [Ohm]"), is_resistance("C1 [F]")
+    (True, False)
+    """
+    return re.fullmatch(r"R\d \[Ohm\]", name) is not None
 
 
 def is_ecm_set(name: str) -> bool:

@@ -12,7 +12,9 @@ from elements import engine
 from elements.core import config
 from elements.objectives.current_driven import CurrentDriven
 from elements.objectives.pulse import Pulse
+from elements.objectives.resistance import Resistance
 from elements.values import table
+from tests.conftest import run_serially
 
 TIME = np.arange(0.0, 601.0, 5.0)
 CURRENT = np.where((TIME >= 60) & (TIME < 300), 50.0, 0.0)  # a 0.5C discharge pulse of the 100 A.h example cell
@@ -109,3 +111,22 @@ def test_a_pulse_starts_at_the_soc_of_its_rest_voltage(tmp_path):
     assert objective.setup.fixed["Initial SoC"] == pytest.approx(0.6, abs=1e-5)
     assert kind.unknown_parameters(["R0 [Ohm]", "R2 [Ohm]", "C2 [F]", "R3 [Ohm]"]) and \
         "R3 [Ohm]" in kind.unknown_parameters(["R3 [Ohm]"])[0]
+
+
+def test_resistance_objective_fits_a_factor_on_the_sets_r0_and_reads_ionworks_config(tmp_path):
+    values = pybamm.ParameterValues("ECM_Example")
+    soc = np.linspace(0.1, 0.9, 9)
+    r0 = [values.evaluate(values["R0 [Ohm]"](pybamm.Scalar(25.0), pybamm.Scalar(0.0), pybamm.Scalar(s))).item()
+          for s in soc]
+    pd.DataFrame({"SOC": soc, "Resistance [Ohm]": 1.3 * np.array(r0)}).to_csv(tmp_path / "dcir.csv", index=False)
+    objective = iws.objectives.Resistance(data_input=f"file:{tmp_path / 'dcir.csv'}",
+                                          options={"model": iws.models.ECM(options={"rc pairs": "1"})})
+    fit = iws.DataFit(objectives={"dcir": objective},
+                      parameters={"R0 [Ohm] factor": iws.Parameter("R0 [Ohm] factor", bounds=(0.5, 3.0), initial_value=1.0)},
+                      optimizer=iws.optimizers.ScipyMinimize(method="Nelder-Mead"))
+    config = iws.Pipeline(elements={"fit": fit}).to_config()
+    info = run_serially(config, tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["fit"]["parameters"]["R0 [Ohm] factor"] == pytest.approx(1.3, rel=1e-3)
+    with pytest.raises(ValueError, match=r"resistances \['C1 \[F\]'\]: give the circuit's 'R0 \[Ohm\]'"):
+        Resistance(data="file:dcir.csv", resistances=["C1 [F]"])

@@ -9,6 +9,7 @@ import pytest
 
 import orchestrator
 from elements.synthetic import SOC_GRID, synthetic_hppc, two_rc_cell
+from orchestrator.figures import element_figures
 from tests.conftest import DATA, run_serially
 
 SOCS = np.round(np.linspace(0.95, 0.05, 10), 2)
@@ -60,6 +61,8 @@ def test_per_pulse_fits_recover_the_circuit_over_soc_and_assemble_into_its_table
         np.testing.assert_array_equal(tables[name]["x"], SOCS[::-1])  # the assembled table is the per-key results
         np.testing.assert_array_equal(tables[name]["y"], fits["best_x"].values[::-1, j])
     assert np.all(fits["best_cost"].values < 2e-4)  # the 0.1 mV noise, not a misfit
+    drawn = element_figures(info["run_id"], "tables", store=tmp_path)["tables"]
+    assert [ax.get_title() for ax in drawn.axes if ax.get_visible()] == sorted(TRUTH)
     # R0 from the first sample of a pulse, one second in, also holds what the RC pairs moved in that second
     quick = np.array(info["elements"]["steps"]["parameters"]["R0 [Ohm]"]["y"])[::-1]
     r0 = np.interp(SOCS, GRID, TRUTH["R0 [Ohm]"])
