@@ -96,7 +96,7 @@ class ECMTables(_EcmCalculation):
 
     That fit passes each fitted parameter on as ``"<fit>/<parameter>"``, a table over its keys
     (:func:`elements.values.per_key`); this makes each one the parameter's own table, which the
-    ECM evaluates at its ``SoC`` (or cell temperature): ``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ...
+    ECM evaluates at its ``SoC`` (or cell temperature, for keys in °C): ``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ...
     ``parameters`` picks some; by default all of them.
 
     Examples
