@@ -73,13 +73,13 @@ def test_per_pulse_fits_recover_the_circuit_over_soc_and_assemble_into_its_table
 def test_per_pulse_fits_run_as_concurrent_tasks(hppc, client, tmp_path):
     from distributed import get_task_stream
 
-    spec = pipeline(hppc, SOCS[:2])
+    spec = pipeline(hppc, SOCS[:6])
     with get_task_stream(client) as stream:
         info = orchestrator.run(spec, client=client, store=tmp_path)
     assert info["status"] == "completed", info
     runs = [(t["worker"], s["start"], s["stop"]) for t in stream.data if "-keys-" in str(t["key"])
             for s in t["startstops"] if s["action"] == "compute"]
-    assert len(runs) == 2 and len({w for w, _, _ in runs}) == 2
+    assert len(runs) == 6 and len({w for w, _, _ in runs}) == 2
     assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in runs for b in runs)  # two at once
 
 
