@@ -221,7 +221,7 @@ def test_unsupported_kinds_are_errors_listing_the_supported(discharge):
                                                                        parameters={D_N: diffusivity()})}).to_config()
     assert "unknown element_type 'linear_confidence_interval'" in problems(analysis)
     calculation = iws.Pipeline(elements={"soc": iws.calculations.InitialSOC(soc=0.5)}).to_config()
-    assert "unknown calculation 'InitialSOC'; valid calculations: 'InitialState'" in problems(calculation)
+    assert "unknown calculation 'InitialSOC'; valid calculations: 'ECMTables', 'HPPCTables', 'InitialState'" in problems(calculation)
 
 
 def test_unsupported_models_are_errors(discharge):
