@@ -21,7 +21,9 @@ Two ways to run, picked by the optimizer:
 
 Costs are the objectives' own, times their weight. ``initial_guess_sampler`` does not apply to
 ``LevenbergMarquardt``, which draws its own starts. Per-key values do not flow to later elements
-(they are not one value per name); later elements see the values from before this one.
+as the parameters' own values (they are not one value per name); where every key is a number, the
+per-key fits pass on each parameter as a table over the keys named ``"<element>/<parameter>"``, for a
+calculation such as ``ECMTables`` to assemble.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import numpy as np
 import xarray as xr
 from pydantic import field_validator
 
-from elements import data_fit
+from elements import data_fit, values
 from elements.core.data import DataOptions, load_measurements
 from elements.core.status import Progress, Summary
 from elements.element import ELEMENTS, Context, ElementType, Result
@@ -283,7 +285,8 @@ def _per_key(spec: ArrayDataFitSpec, ctx: Context, found: list[Key]) -> Result:
             datasets[f"fits/{key}/{sub}" if sub else f"fits/{key}"] = child
     counts = {"keys": len(found), "succeeded": int(ds["success"].sum()), "wall_s": round(wall, 3),
               "evaluations": int(ds["nfev"].sum())}
-    return Result(parameters=dict(ctx.parameters), datasets=datasets, summary=Summary(counts=counts))
+    per_key = values.per_key(ctx.name, order, names, ds["best_x"].values)
+    return Result(parameters={**ctx.parameters, **per_key}, datasets=datasets, summary=Summary(counts=counts))
 
 
 ELEMENTS.register("array_data_fit", ElementType(ArrayDataFitSpec, run, inputs))

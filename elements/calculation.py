@@ -13,8 +13,9 @@ from elements.values import apply
 
 
 def run(spec: CalculationSpec, ctx: Context) -> Result:
-    values = apply(parameter_values(spec.parameter_set), ctx.parameters, options=spec.model.options)
-    derived = spec.derive(values, ctx.base_dir)
+    values = apply(parameter_values(spec.parameter_set, spec.model.type, spec.model.options), ctx.parameters,
+                   options=spec.model.options)
+    derived = spec.derive_from(ctx.parameters, values, ctx.base_dir)
     return replace(derived, parameters={**ctx.parameters, **derived.parameters})
 
 

@@ -160,7 +160,7 @@ def parameter_values_for(setup: Setup) -> Any:
     factors and the initial SOC as :func:`elements.values.apply` puts them)."""
     import pybamm
 
-    values = parameter_values(setup.parameter_set)
+    values = parameter_values(setup.parameter_set, setup.model, setup.model_options)
     given = dict(setup.fixed)
     if setup.profile is not None:
         given[CURRENT] = pybamm.Interpolant(setup.profile[0], setup.profile[1], pybamm.t)

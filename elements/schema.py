@@ -7,10 +7,21 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from elements.core.registry import Registry, unknown_name
-from elements.models import MODELS
+from elements import ecm
+from elements.models import MODELS, check_options
 
 
 class Strict(BaseModel):
@@ -146,7 +157,8 @@ class ParameterSpec(Strict):
 class ModelSpec(Strict):
     """A PyBaMM model by name with its options: ``"SPM"``, or ``{type: SPM, options: {...}}``, or
     ionworks-schema's ``{type, module: lithium_ion, options}`` (what ``to_config()`` writes for a
-    ``pybamm.lithium_ion`` model object)."""
+    ``pybamm.lithium_ion`` model object); ``{type: ECM, options: {rc pairs: 2}}`` is ionworks' equivalent
+    circuit (:mod:`elements.ecm`), which a ``pybamm.equivalent_circuit.Thevenin`` object's config becomes."""
 
     type: str = "SPMe"
     module: Literal["lithium_ion"] | None = None
@@ -159,22 +171,21 @@ class ModelSpec(Strict):
     def _by_name(cls, value: Any) -> Any:
         if isinstance(value, str):
             return {"type": value}
+        if isinstance(value, dict) and (value.get("module"), value.get("type")) == ("equivalent_circuit", "Thevenin"):
+            return {"type": ecm.MODEL, "options": ecm.from_thevenin(value.get("options") or {})}
         if isinstance(value, dict) and value.get("module") not in (None, "lithium_ion"):
             raise ValueError(f"model {value.get('type')!r} from pybamm.{value['module']}: sweepfit has the "
-                             f"pybamm.lithium_ion models {sorted(MODELS)} only")
+                             f"pybamm.lithium_ion models, pybamm.equivalent_circuit.Thevenin and ionworks' ECM, "
+                             f"{sorted(MODELS)}, only")
         return value
 
     @field_validator("options")
     @classmethod
-    def _options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        import pybamm
-
+    def _options(cls, options: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         # JSON has no tuples: PyBaMM's per-electrode options (("solvent-diffusion limited", "none")) arrive as lists
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-        try:
-            pybamm.BatteryModelOptions(options)
-        except pybamm.OptionError as exc:
-            raise ValueError(f"invalid PyBaMM model option: {str(exc).strip()}") from exc
+        if "type" in info.data:  # else the type's own error is reported
+            check_options(info.data["type"], options)
         return options
 
 

@@ -32,20 +32,50 @@ from elements.core.registry import unknown_name
 FACTOR = " factor"
 SOC_SCALES = {"Initial SOC": 1.0, "Initial SOC [%]": 0.01}  # name -> to a fraction
 INITIAL_VOLTAGE = "Initial voltage [V]"  # ionworks' InitialVoltage entry: set_initial_state at that voltage
+# Where PyBaMM's equivalent-circuit functions (pybamm.EcmParameters) take the arguments a table can be
+# over: R0, R_i and C_i take (temperature, current, SoC), the open-circuit voltage (SoC).
+ARGUMENTS = {"SoC": -1, "Cell temperature [degC]": 0}
 ELECTRODES = ("negative", "positive")
 MAX_CONCENTRATION = {e: f"Maximum concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
 INITIAL_CONCENTRATION = {e: f"Initial concentration in {e} electrode [mol.m-3]" for e in ELECTRODES}
 
 
-def table(x: Iterable[float], y: Iterable[float], *, interpolator: str = "linear") -> dict[str, Any]:
+def table(
+    x: Iterable[float], y: Iterable[float], *, interpolator: str = "linear", argument: str | None = None
+) -> dict[str, Any]:
     """A tabulated function value, as it passes between elements and into the store (plain JSON).
+
+    ``argument`` names the function's argument the table is over, one of :data:`ARGUMENTS` (an
+    ECM's ``R0 [Ohm]`` over ``"SoC"``); by default its first (an OCP's stoichiometry).
 
     Examples
     --------
     >>> table([0, 1], [1.0, 0.5])
     {'x': [0.0, 1.0], 'y': [1.0, 0.5], 'interpolator': 'linear'}
+    >>> table([0, 1], [0.02, 0.01], argument="SoC")["argument"]
+    'SoC'
     """
-    return {"x": [float(v) for v in x], "y": [float(v) for v in y], "interpolator": interpolator}
+    found = {"x": [float(v) for v in x], "y": [float(v) for v in y], "interpolator": interpolator}
+    return found if argument is None else {**found, "argument": argument}
+
+
+def per_key(element: str, keys: Iterable[str], names: Iterable[str], values: np.ndarray) -> dict[str, Any]:
+    """An ``array_data_fit``'s per-key results as tables over its keys, ``"<element>/<name>"`` each, for a
+    calculation to assemble (:mod:`elements.calculations.ecm_tables`); none unless every key is a
+    number. ``values`` has one row per key, one column per name; rows with a non-finite value are left out.
+
+    Examples
+    --------
+    >>> per_key("pulses", ["0.9", "0.5"], ["R0 [Ohm]"], np.array([[0.011], [0.010]]))
+    {'pulses/R0 [Ohm]': {'x': [0.5, 0.9], 'y': [0.01, 0.011], 'interpolator': 'linear'}}
+    """
+    try:
+        x = np.array([float(k) for k in keys])
+    except ValueError:
+        return {}
+    order = np.argsort(x)
+    kept = order[np.all(np.isfinite(values[order]), axis=1)]
+    return {f"{element}/{name}": table(x[kept], values[kept, j]) for j, name in enumerate(names)}
 
 
 def is_table(value: Any) -> bool:
@@ -167,15 +197,20 @@ def _as_value(name: str, value: Any) -> Any:
 
 
 def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
-    """A table as a function of its first argument (an OCP's stoichiometry), the others ignored."""
+    """A table as a function of its ``argument`` (by default the first: an OCP's stoichiometry), the
+    others ignored."""
     import pybamm
 
     x, y = np.asarray(found["x"], dtype=float), np.asarray(found["y"], dtype=float)
     interpolator = found.get("interpolator", "linear")
+    argument = found.get("argument")
+    if argument is not None and argument not in ARGUMENTS:
+        raise ValueError(unknown_name(f"argument of the table for {name!r}", argument, ARGUMENTS))
+    position = 0 if argument is None else ARGUMENTS[argument]
     name = re.sub(r"\W+", "_", name).strip("_")  # CasADi names a cubic interpolant's function after it
 
-    def tabulated(first: Any, *rest: Any) -> Any:
-        return pybamm.Interpolant(x, y, first, name=name, interpolator=interpolator)
+    def tabulated(*args: Any) -> Any:
+        return pybamm.Interpolant(x, y, args[position], name=name, interpolator=interpolator)
 
     return tabulated
 
@@ -207,5 +242,5 @@ def _windows(values: Any, options: Any) -> dict[str, tuple[float, float]]:
     return {"negative": (float(x0), float(x100)), "positive": (float(y0), float(y100))}
 
 
-__all__ = ["FACTOR", "SOC_SCALES", "apply", "deserialised", "factor_of", "is_function", "is_serialised", "is_table",
-           "name_problems", "replaced_functions", "serialised", "table"]
+__all__ = ["ARGUMENTS", "FACTOR", "SOC_SCALES", "apply", "deserialised", "factor_of", "is_function", "is_serialised",
+           "is_table", "name_problems", "per_key", "replaced_functions", "serialised", "table"]

@@ -29,6 +29,6 @@ def test_initial_state_from_a_voltage_feeds_validation(short_csv, tmp_path):
 
 
 def test_unknown_calculation_lists_valid_ones():
-    with pytest.raises(SpecError, match="valid calculations: 'InitialState'") as caught:
+    with pytest.raises(SpecError, match="valid calculations: 'ECMTables', 'HPPCTables', 'InitialState'") as caught:
         load_pipeline({"elements": {"c": {"element_type": "calculation", "calculation": "Initial", "initial_state": 1}}})
     assert caught.value.problems[0][0] == "elements.c.calculation"

@@ -47,7 +47,7 @@ def test_good_csv_is_normalised(tmp_path):
 @pytest.mark.parametrize(
     ("name", "text", "options", "fragments"),
     [
-        ("run.xlsx", GOOD_CSV, {}, ["run.xlsx", "unsupported file type '.xlsx'", ".parquet", "cycler="]),
+        ("run.xls", GOOD_CSV, {}, ["run.xls", "unsupported file type '.xls'", ".xlsx", ".parquet", "cycler="]),
         ("run.csv", "", {}, ["run.csv", "empty"]),
         ("run.csv", "Time [s],Voltage [V],Current [A]\n", {}, ["run.csv", "no data rows"]),
         ("run.csv", "t,Voltage [V],I\n0,4,1\n", {},
@@ -61,6 +61,8 @@ def test_good_csv_is_normalised(tmp_path):
          ["run.csv", "'Current [A]'", "2 NaN", "row 1"]),
         ("run.csv", "Time [s],Voltage [V],Current [A]\n0,4.1,1\n1,4.0,1\n1,3.9,1\n", {},
          ["run.csv", "'Time [s]'", "not strictly increasing", "row 2", "time_range="]),
+        ("run.csv", "Time [s],Voltage [V],Current [A]\n0,4.1,1\n1,4.0,1\n1,4.0,1\n0.5,3.9,1\n", {},
+         ["run.csv", "'Time [s]'", "not strictly increasing", "row 3", "t = 0.5 after t = 1.0"]),
         ("run.csv", GOOD_CSV, {"column_map": {"U": "Voltage [V]"}},
          ["run.csv", "'U'", "present columns"]),
         ("run.csv", GOOD_CSV, {"steps": [1]}, ["run.csv", "'Step'", "present columns"]),
@@ -211,7 +213,7 @@ def test_wrong_kind_raises_type_error():
 def test_options_model_rejects_unknown_keys():
     assert DataOptions(source="file:x.csv").current_sign == "positive_discharge"
     with pytest.raises(ValueError, match="extra"):
-        DataOptions(source="file:x.csv", sheet=1)
+        DataOptions(source="file:x.csv", worksheet=1)
 
 
 # Cycler exports, written in the layouts PyProBE's readers expect from rows of the real LG M50 test: the end

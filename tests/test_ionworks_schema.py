@@ -217,16 +217,20 @@ def test_unsupported_kinds_are_errors_listing_the_supported(discharge):
     assert "unknown objective 'CalendarAgeing'; valid objectives: 'CurrentDriven', 'CycleAgeing', 'EIS'" in problems(
         iws.Pipeline(elements={"fit": fit}).to_config())
     calculation = iws.Pipeline(elements={"soc": iws.calculations.InitialSOC(soc=0.5)}).to_config()
-    assert "unknown calculation 'InitialSOC'; valid calculations: 'InitialState'" in problems(calculation)
+    assert "unknown calculation 'InitialSOC'; valid calculations: 'ECMTables', 'HPPCTables', 'InitialState'" in problems(calculation)
 
 
 def test_unsupported_models_are_errors(discharge):
     mpm = fit_config(discharge)
     mpm["elements"]["fit"]["objectives"]["1C"]["options"]["model"]["type"] = "MPM"
-    assert "unknown model 'MPM'; valid models: 'DFN', 'SPM', 'SPMe'" in problems(mpm)
-    thevenin = iws.objectives.CurrentDriven(data_input=discharge, options={"model": pybamm.equivalent_circuit.Thevenin()})
-    config = iws.Pipeline(elements={"fit": iws.DataFit(objectives={"1C": thevenin}, parameters={D_N: diffusivity()})})
-    assert "from pybamm.equivalent_circuit: sweepfit has the pybamm.lithium_ion models" in problems(config.to_config())
+    assert "unknown model 'MPM'; valid models: 'DFN', 'ECM', 'SPM', 'SPMe'" in problems(mpm)
+    model = pybamm.equivalent_circuit.Thevenin(options={"diffusion element": "true"})
+    thevenin = iws.objectives.CurrentDriven(data_input=discharge, options={"model": model})
+    config = iws.Pipeline(elements={"fit": iws.DataFit(objectives={"1C": thevenin}, parameters={"R0 [Ohm]": diffusivity()})})
+    assert "Thevenin option(s) {'diffusion element': 'true'} are not supported" in problems(config.to_config())
+    lead_acid = fit_config(discharge)
+    lead_acid["elements"]["fit"]["objectives"]["1C"]["options"]["model"] = {"type": "LOQS", "module": "lead_acid"}
+    assert "from pybamm.lead_acid: sweepfit has the pybamm.lithium_ion models" in problems(lead_acid)
     eis = iws.objectives.EIS(data_input=discharge, options={"model": pybamm.lithium_ion.SPM()})
     config = iws.Pipeline(elements={"fit": iws.DataFit(objectives={"eis": eis}, parameters={"R0": diffusivity()})})
     assert "sweepfit's EIS fits an equivalent circuit" in problems(config.to_config())

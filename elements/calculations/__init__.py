@@ -50,6 +50,11 @@ class CalculationSpec(Strict):
         :func:`elements.values.table`), a dataset to store and a summary."""
         raise NotImplementedError
 
+    def derive_from(self, upstream: dict[str, Any], values: Any, base_dir: Path) -> Result:
+        """:meth:`derive`, for kinds that read the values so far as they were passed on (``upstream``:
+        numbers and tables) rather than as PyBaMM ParameterValues."""
+        return self.derive(values, base_dir)
+
     def sources(self, base_dir: Path) -> dict[str, str]:
         """``{source: sha256}`` of every data set it reads; reading checks them."""
         return {}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import importlib
 import io
+import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,8 @@ LOADER = ("sort", "remove_duplicates")  # ionworks-schema's data loader options 
 # ionworks-schema's column names, read as sweepfit's where a file has no column of that name
 IONWORKS_COLUMNS = {"Z_Re [Ohm]": "Z_real [Ohm]", "Z_Im [Ohm]": "Z_imag [Ohm]"}
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt")
+_EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+_DECIMAL_COMMA = re.compile(r"\s*[-+]?\d+,\d+\s*")
 # A folder often holds README or notes .txt files, so only these are picked up from folders.
 _FOLDER_SUFFIXES = (".csv", ".parquet")
 # cycler= names: PyProBE's reader modules, each with the class of the same name capitalised.
@@ -75,7 +79,13 @@ class DataOptions(BaseModel):
     columns : list of str, optional
         Names for the columns of a header-less text file, in order.
     sep : str, optional
-        CSV separator; by default a comma, or tab / whitespace when the first line has no comma.
+        CSV separator; by default a comma, or tab / whitespace when the first line has no comma
+        (with ``decimal=","``: tab, then semicolon, then whitespace).
+    decimal : str, optional
+        The decimal mark of a text file: ``","`` for a European-locale export (``3,3091569``).
+    sheet : str or int, optional
+        The sheet of an Excel workbook (``.xlsx``, ``.xlsm``) to read, by name or 0-based position;
+        by default the first.
     cycler : {"arbin", "basytec", "biologic", "maccor", "neware", "novonix"}, optional
         Read the file as that cycler's own export (e.g. BioLogic ``.mpt``, Neware ``.csv`` /
         ``.xlsx``) with PyProBE's reader, into ``Time [s], Step, Event, Current [A], Voltage [V],
@@ -109,7 +119,8 @@ class DataOptions(BaseModel):
         ``Z_Re [Ohm]`` and ``Z_Im [Ohm]`` (read as ``Z_real [Ohm]`` and ``Z_imag [Ohm]``).
 
     Filters apply in this order: ``steps``, ``time_range``, ``voltage_range``, ``drop_rests``;
-    then time starts at 0 and ``resample`` applies.
+    then a row equal to the one before it in every column is dropped (a step boundary logged
+    twice), time starts at 0 and ``resample`` applies.
 
     Examples
     --------
@@ -127,6 +138,8 @@ class DataOptions(BaseModel):
     column_map: dict[str, str] = {}
     columns: list[str] | None = None
     sep: str | None = None
+    decimal: str | None = Field(None, min_length=1, max_length=1)
+    sheet: str | int | None = None
     cycler: Cycler | None = None
     current_sign: Literal["positive_discharge", "positive_charge"] = "positive_discharge"
     steps: list[int] | None = None
@@ -176,7 +189,8 @@ class DataOptions(BaseModel):
     def _cycler_export(self) -> DataOptions:
         if self.cycler is None:
             return self
-        given = " and ".join(f"{name}=" for name in ("columns", "sep") if getattr(self, name) is not None)
+        given = " and ".join(f"{name}=" for name in ("columns", "sep", "decimal", "sheet")
+                             if getattr(self, name) is not None)
         if given:
             raise ValueError(f"{given} describe a plain text file, but with cycler={self.cycler!r} PyProBE reads "
                              f"the export's own header and layout; drop {given} (rename columns with column_map)")
@@ -393,24 +407,35 @@ def _load_path(path: Path, options: DataOptions, source: str, required: tuple[st
 
 def _read(path: Path, raw: bytes, options: DataOptions) -> pd.DataFrame:
     suffix = path.suffix.lower()
-    if options.cycler is None and suffix not in (*_TEXT_SUFFIXES, ".parquet"):
+    if options.cycler is None and suffix not in (*_TEXT_SUFFIXES, *_EXCEL_SUFFIXES, ".parquet"):
         raise DataError(f"{path}: unsupported file type {suffix!r}; supported: "
-                        f"{', '.join(_TEXT_SUFFIXES)}, .parquet, or a cycler's own export with "
+                        f"{', '.join(_TEXT_SUFFIXES + _EXCEL_SUFFIXES)}, .parquet, or a cycler's own export with "
                         f"cycler=<{'|'.join(CYCLERS)}>. Convert the file, or read it with pandas "
                         f"and pass the DataFrame")
     if not raw.strip():
         raise DataError(f"{path}: file is empty")
     if options.cycler is not None:
         return _read_cycler(path, raw, options.cycler)
+    text_only = [f"{name}=" for name in ("sep", "decimal") if getattr(options, name) is not None]
+    if suffix not in _TEXT_SUFFIXES and text_only:
+        raise DataError(f"{path}: {' and '.join(text_only)} describe a text file, not a {suffix[1:]} file; drop "
+                        f"{' and '.join(text_only)}")
+    if suffix not in _EXCEL_SUFFIXES and options.sheet is not None:
+        raise DataError(f"{path}: sheet= picks a sheet of an Excel workbook ({', '.join(_EXCEL_SUFFIXES)}), not of a "
+                        f"{suffix[1:]} file; drop sheet=")
     if suffix == ".parquet" and options.columns is not None:
         raise DataError(f"{path}: columns= names header-less text files; rename parquet "
                         f"columns with column_map instead")
     try:
         if suffix == ".parquet":
             return pd.read_parquet(io.BytesIO(raw))
-        frame = pd.read_csv(io.BytesIO(raw), sep=options.sep or _sniff_sep(raw), index_col=False,
-                            header=None if options.columns is not None else 0)
-    except (ValueError, OSError) as exc:
+        if suffix in _EXCEL_SUFFIXES:
+            frame = _read_sheet(path, raw, options)
+        else:
+            frame = pd.read_csv(io.BytesIO(raw), sep=options.sep or _sniff_sep(raw, options.decimal),
+                                decimal=options.decimal or ".", index_col=False,
+                                header=None if options.columns is not None else 0)
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: cannot be read as {suffix[1:]} ({exc})") from exc
     if options.columns is not None:
         if len(options.columns) != frame.shape[1]:
@@ -455,11 +480,28 @@ def _read_cycler(path: Path, raw: bytes, cycler: str) -> pd.DataFrame:
     return frame.drop(columns="Date", errors="ignore")  # wall-clock time; Time [s] is kept
 
 
-def _sniff_sep(raw: bytes) -> str:
+def _read_sheet(path: Path, raw: bytes, options: DataOptions) -> pd.DataFrame:
+    """One sheet of an Excel workbook (openpyxl); a missing sheet names those the workbook has."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
+    sheets = workbook.sheetnames
+    workbook.close()
+    sheet = 0 if options.sheet is None else options.sheet
+    if sheet not in sheets and not (isinstance(sheet, int) and 0 <= sheet < len(sheets)):
+        raise DataError(f"{path}: no sheet {sheet!r}; the workbook has sheets {sheets} (sheet= takes a name or a "
+                        f"0-based position)")
+    return pd.read_excel(io.BytesIO(raw), sheet_name=sheet, engine="openpyxl",
+                         header=None if options.columns is not None else 0)
+
+
+def _sniff_sep(raw: bytes, decimal: str | None = None) -> str:
     first_line = raw.lstrip().split(b"\n", 1)[0]
-    if b"," in first_line:
+    if b"," in first_line and decimal != ",":
         return ","
-    return "\t" if b"\t" in first_line else r"\s+"
+    if b"\t" in first_line:
+        return "\t"
+    return ";" if b";" in first_line else r"\s+"
 
 
 def normalise(
@@ -515,6 +557,9 @@ def normalise(
         raise DataError(f"{label}: no data rows" + (how if filters else ""))
     frame = _numeric(frame, [c for c in required if c not in (TIME, STEP)], label)
     if has_time:
+        # Cyclers log a step's boundary twice (the Samsung HPPC export does): a row equal to the
+        # one before it in every column says nothing new.
+        frame = frame[~frame.eq(frame.shift()).all(axis=1)]
         time = frame[TIME].to_numpy()
         bad = np.flatnonzero(np.diff(time) <= 0)
         if bad.size:
@@ -562,8 +607,10 @@ def _numeric(frame: pd.DataFrame, columns: list[str], label: str) -> pd.DataFram
         text = values.isna() & frame[column].notna()
         infinite = values.astype(float).abs() == np.inf
         if text.any():
+            first = frame[column][text].iloc[0]
+            comma = " (a decimal comma: read the file with decimal=\",\")" if _DECIMAL_COMMA.fullmatch(str(first)) else ""
             problems.append(f"column {column!r} has {text.sum()} non-numeric value(s), the first "
-                            f"{frame[column][text].iloc[0]!r} at row {text.idxmax()}")
+                            f"{first!r} at row {text.idxmax()}{comma}")
         elif values.isna().any():
             problems.append(f"column {column!r} has {values.isna().sum()} NaN value(s), the first "
                             f"at row {values.isna().idxmax()}")

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from elements import engine
+from elements import ecm, engine
 from elements.core.data import (
     CURRENT,
     TIME_SERIES,
@@ -19,7 +19,7 @@ from elements.core.data import (
     load_measurements,
 )
 from elements.costs import Cost
-from elements.models import parameter_values, unknown_parameters
+from elements.models import check_parameter_set, parameter_values, unknown_parameters
 from elements.objectives import OBJECTIVES, ObjectiveKind
 from elements.objectives.simulated import SimulatedSeries
 from elements.schema import ModelSpec, ParameterSetName, Strict
@@ -27,6 +27,7 @@ from elements.values import apply
 
 INITIAL_CONCENTRATIONS = tuple(f"Initial concentration in {e} electrode [mol.m-3]" for e in ("negative", "positive"))
 FROM_DATA = "from data"
+ECM_SET = "ECM_Example"  # PyBaMM's equivalent-circuit parameter set
 _VOLTS = re.compile(r"\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*V\s*")
 
 
@@ -53,7 +54,9 @@ class CurrentDriven(ObjectiveKind):
     or ``"from data"``: the measurement's first voltage, which should be a rest (open-circuit)
     reading. The initial concentrations follow from the parameter values the objective is built
     with (upstream results included, so after an electrode balancing), as
-    ``ParameterValues.set_initial_state`` computes them.
+    ``ParameterValues.set_initial_state`` computes them; for an ``ECM`` model, the ``Initial SoC``
+    on its open-circuit voltage. An ``ECM`` reads PyBaMM's ``ECM_Example`` parameter set unless
+    ``parameter_set`` names another equivalent-circuit set.
     """
 
     provides: ClassVar[frozenset[str]] = frozenset({"gradient", "residuals"})  # sensitivities of a current drive
@@ -82,6 +85,14 @@ class CurrentDriven(ObjectiveKind):
                              f"on time only; remove it or set it to 'time'")
         value.pop("independent_variable", None)
         return value
+
+    @model_validator(mode="after")
+    def _parameter_set_of_model(self) -> CurrentDriven:
+        """An ECM reads PyBaMM's ECM parameter set unless another is named; a set of the wrong kind is an error."""
+        if self.model.type == ecm.MODEL and "parameter_set" not in self.model_fields_set:
+            self.parameter_set = ECM_SET
+        check_parameter_set(self.model.type, self.parameter_set)
+        return self
 
     @field_validator("initial_state")
     @classmethod
@@ -121,7 +132,7 @@ class CurrentDriven(ObjectiveKind):
         return {m.source: m.sha256 for m in self.measurements(name, base_dir)}
 
     def unknown_parameters(self, names: list[str]) -> list[str]:
-        return unknown_parameters(self.parameter_set, names)
+        return unknown_parameters(self.parameter_set, names, self.model.type, self.model.options)
 
     def fixed(
         self, name: str, m: Measurement, *, inputs: tuple[str, ...], existing: dict[str, float]
@@ -134,6 +145,9 @@ class CurrentDriven(ObjectiveKind):
             return fixed
         state = f"{float(m.voltage[0])} V" if self.initial_state == FROM_DATA else self.initial_state
         try:
+            if self.model.type == ecm.MODEL:
+                values = apply(parameter_values(self.parameter_set, ecm.MODEL, self.model.options), fixed)
+                return {**fixed, **({} if ecm.SOC in inputs else {ecm.SOC: ecm.initial_soc(values, state)})}
             found = initial_concentrations(self.parameter_set, fixed, state, self.model.options)
         except ValueError as exc:
             raise DataError(f"objective {name!r}: initial_state {state!r} (from {m.source!r}) is not a state of "

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 from pydantic import Field
 
-from elements.core.data import CURRENT, TIME, DataError, Measurement
+from elements.core.data import Measurement
 from elements.objectives import OBJECTIVES
 from elements.objectives.current_driven import FROM_DATA, CurrentDriven
+from elements.pulses import chosen_pulses, split_pulses
 
 
 @OBJECTIVES.register("Pulse")
@@ -43,43 +42,9 @@ class Pulse(CurrentDriven):
         found = []
         for m in super().measurements(name, base_dir):
             pieces = split_pulses(m, rest_current=self.rest_current)
-            chosen = range(len(pieces)) if self.pulses is None else self.pulses
-            missing = [i for i in chosen if not 0 <= i < len(pieces)]
-            if missing:
-                raise DataError(f"objective {name!r}: data {m.source!r} has {len(pieces)} pulse(s) (|current| "
-                                f">= {self.rest_current} A after a rest); pulses {missing} do not exist. Valid: "
-                                f"0 to {len(pieces) - 1}")
+            chosen = chosen_pulses(f"objective {name!r}", m, len(pieces), self.pulses, self.rest_current)
             found.extend(pieces[i] for i in chosen)
         return found
 
 
-def split_pulses(m: Measurement, *, rest_current: float) -> list[Measurement]:
-    """``m`` cut into pulses: each from the last rest sample before its current flows to the last
-    sample before the next pulse's, time from 0.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> frame = pd.DataFrame({"Time [s]": range(8), "Current [A]": [0, 1, 1, 0, 0, 2, 0, 0],
-    ...                       "Voltage [V]": [4.0, 3.9, 3.9, 4.0, 4.0, 3.8, 3.95, 4.0]})
-    >>> [list(p.frame["Current [A]"]) for p in split_pulses(Measurement("gitt", "-", frame, ""), rest_current=0.01)]
-    [[0, 1, 1, 0, 0], [0, 2, 0, 0]]
-    """
-    flowing = np.abs(m.frame[CURRENT].to_numpy()) >= rest_current
-    starts = np.flatnonzero(flowing & ~np.r_[False, flowing[:-1]])
-    if not len(starts):
-        raise DataError(f"{m.source}: no current pulse (|current| >= {rest_current} A); check the current "
-                        f"column and rest_current")
-    if starts[0] == 0:
-        raise DataError(f"{m.source}: current flows from the first sample, so the first pulse has no rest "
-                        f"(open-circuit) voltage to start from; select a window that begins at rest")
-    ends = [*(starts[1:] - 1), len(flowing) - 1]
-    pieces = []
-    for i, (start, end) in enumerate(zip(starts - 1, ends)):
-        frame = m.frame.iloc[start : end + 1].reset_index(drop=True)
-        frame[TIME] = frame[TIME] - frame[TIME].iloc[0]
-        pieces.append(replace(m, name=f"{m.name} pulse {i}", frame=frame))
-    return pieces
-
-
-__all__ = ["Pulse", "split_pulses"]
+__all__ = ["Pulse"]

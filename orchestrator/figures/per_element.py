@@ -3,7 +3,7 @@
 Each entry of :data:`FIGURES` takes a run's path and an element's name, opens what it needs from
 the store and returns ``{figure name: Figure}``. Element types without an entry get figures from
 what their datasets hold: impedance spectra a Nyquist and a Bode plot, model-vs-data traces an
-overlay. Other packages add entries through the ``sweepfit.element_figures`` entry-point group.
+overlay, values over SOC, temperature or numeric keys (an equivalent circuit's tables) one panel each. Other packages add entries through the ``sweepfit.element_figures`` entry-point group.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from elements.core.registry import Registry, unknown_name
 from orchestrator import store as stores
-from orchestrator.figures import eis, fit, sweep
+from orchestrator.figures import eis, fit, sweep, tables
 
 Figures = dict[str, Figure]
 FIGURES: Registry[Callable[[Path, str], Figures]] = Registry("element figure")
@@ -71,10 +71,13 @@ def by_content(path: Path, element: str) -> Figures:
             found.update({f"nyquist{suffix}": eis.nyquist(ds), f"bode{suffix}": eis.bode(ds)})
         elif fit.compared(ds):
             found[f"overlay{suffix}"] = fit.overlay(ds, name=node.name)
+        elif tables.over(ds) is not None and node is node.root:
+            found["tables"] = tables.tables(ds)
     return found
 
 
-FIGURES.register("array_data_fit", by_content)  # Nyquist/Bode of its spectra (EIS), else each key's overlays
+# Nyquist/Bode of its spectra (EIS), else each key's overlays and, keys being numbers, the values over them
+FIGURES.register("array_data_fit", by_content)
 FIGURES.register("eis_dataset", by_content)  # Nyquist/Bode of its first spectra
 
 
