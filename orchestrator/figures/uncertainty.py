@@ -64,7 +64,7 @@ def intervals(ci: xr.Dataset | xr.DataTree) -> Figure:
         ax.axvline(value / scale, color="0.6", linewidth=0.8)
         if str(at["transform"].values) == "log10" and lower > 0:
             ax.set_xscale("log")
-            reach = max(upper / value, value / lower) ** 1.25  # the value in the middle, a margin each side
+            reach = max(upper / value, value / lower, 1.001) ** 1.25  # the value in the middle, a margin each side
             ax.set_xlim(1 / reach, reach)
             ax.xaxis.set_minor_locator(NullLocator())
         ends = [lower / scale, value / scale, upper / scale]  # ticks at the interval's ends, in plain numbers
