@@ -69,6 +69,8 @@ def test_intervals_relative_to_the_value_on_log_axes_for_log10_parameters(run):
         value = float(at["value"])
         np.testing.assert_allclose(_interval_drawn(ax), [float(at["lower"]) / value, float(at["upper"]) / value])
         assert ax.get_xscale() == "log" and ax.get_xlabel() == "relative to the fitted value (log axis)"
+        ticks = [t.get_text() for t in ax.get_xticklabels()]  # the ends and the value, told apart
+        assert len(set(ticks)) == 3 and ticks[1] == "1"
         assert ax.get_title(loc="left").startswith(f"{name.split(' [')[0]}: {value:.4g} (")
         assert ax.get_title(loc="left").endswith("m2.s-1")
     assert made["intervals"]._suptitle.get_text().startswith("95% intervals, gauss-newton, Jacobian from sensitivities")
@@ -134,3 +136,11 @@ def test_plot_writes_the_uncertainty_figures(run, tmp_path):
     assert done.exit_code == 0, done.output
     assert done.stdout.split() == [str(tmp_path / "ci/intervals.png"), str(tmp_path / "ci/correlation.png")]
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in (tmp_path / "ci").iterdir())
+
+
+def test_the_uncertainty_example_is_a_valid_pipeline():
+    from orchestrator.spec import load_pipeline
+
+    pipeline = load_pipeline(Path(__file__).resolve().parents[1] / "examples" / "uncertainty.yaml")
+    assert {n: e.element_type for n, e in pipeline.elements.items()} == {
+        "fit diffusivities": "data_fit", "intervals": "linear_confidence_interval", "sensitivity": "sobol_sensitivity"}

@@ -34,6 +34,15 @@ def _cells(ax: Axes, matrix: np.ndarray, names: list[str], text: np.ndarray, *, 
                     color="white" if abs(value) > 0.6 * limit else "black")
 
 
+def _distinct(values: list[float]) -> list[str]:
+    """Plain-number labels with the fewest significant digits (3 or more) that tell them apart."""
+    for digits in range(3, 9):
+        labels = [f"{v:.{digits}g}" for v in values]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
+
+
 def intervals(ci: xr.Dataset | xr.DataTree) -> Figure:
     """Each parameter's confidence interval relative to its fitted value, one panel per parameter.
 
@@ -67,8 +76,8 @@ def intervals(ci: xr.Dataset | xr.DataTree) -> Figure:
             reach = max(upper / value, value / lower, 1.001) ** 1.25  # the value in the middle, a margin each side
             ax.set_xlim(1 / reach, reach)
             ax.xaxis.set_minor_locator(NullLocator())
-        ends = [lower / scale, value / scale, upper / scale]  # ticks at the interval's ends, in plain numbers
-        ax.set_xticks(ends, [f"{e:.3g}" for e in ends])
+        ends = [lower / scale, value / scale, upper / scale]
+        ax.set_xticks(ends, _distinct(ends))
         ax.set_yticks([])
         relative = "relative to the fitted value" + (" (log axis)" if ax.get_xscale() == "log" else "")
         ax.set_xlabel(relative if value != 0 else units.label("value", unit), fontsize="small")
