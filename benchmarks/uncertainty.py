@@ -96,7 +96,8 @@ def confidence_interval(problem: Problem) -> None:
 
     element_first = _median_wall(element, 1)  # the process's first: one-off imports and JIT compiles
     element_wall = _median_wall(element, problem.repeats)
-    compute = _median_wall(lambda: ELEMENTS["linear_confidence_interval"].run(spec, Context(name="ci")), problem.repeats)
+    compute = _median_wall(lambda: ELEMENTS["linear_confidence_interval"].run(spec, Context(name="ci")),
+                           problem.repeats)
     info = orchestrator.status(runs[-1], store=store)
     assert info["status"] == "completed" and "cached_from" not in info["elements"]["ci"], info
     ds = orchestrator.open_run(runs[-1], store)["ci"].to_dataset()
@@ -129,7 +130,8 @@ def _serial_costs(frame: pd.DataFrame, X: np.ndarray) -> tuple[float, float, np.
     built = time.perf_counter()
     costs = []
     for row in X:
-        v = solver.solve(sim.built_model, [t[0], t[-1]], inputs=dict(zip(SOBOL_BOUNDS, row)), t_interp=t)["Voltage [V]"].data
+        inputs = dict(zip(SOBOL_BOUNDS, row))
+        v = solver.solve(sim.built_model, [t[0], t[-1]], inputs=inputs, t_interp=t)["Voltage [V]"].data
         v = np.pad(v, (0, len(t) - len(v)), mode="edge")  # stopped at 2.5 V: held there
         costs.append(float(np.sqrt(np.mean((v - measured) ** 2))))
     return built - started, time.perf_counter() - built, np.array(costs)

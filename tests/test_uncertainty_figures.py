@@ -75,7 +75,7 @@ def test_intervals_relative_to_the_value_on_log_axes_for_log10_parameters(run):
         assert ax.get_title(loc="left").endswith("m2.s-1")
     assert made["intervals"]._suptitle.get_text().startswith("95% intervals, gauss-newton, Jacobian from sensitivities")
 
-    # A parameter fitted in its own units: a linear axis; one whose value is zero: drawn in its units.
+    # A parameter fitted in its own units: a linear axis; one whose value is zero or negative: drawn in its units.
     linear = ci.assign(transform=("parameter", np.array(["none", "log10"], dtype=object)))
     first, second = figures.intervals(linear).axes
     assert first.get_xscale() == "linear" and first.get_xlabel() == "relative to the fitted value"
@@ -85,6 +85,11 @@ def test_intervals_relative_to_the_value_on_log_axes_for_log10_parameters(run):
     first = figures.intervals(at_zero).axes[0]
     assert first.get_xlabel() == "value [m2.s-1]"
     np.testing.assert_allclose(_interval_drawn(first), [float(at_zero["lower"][0]), float(at_zero["upper"][0])])
+    negative = at_zero.assign(value=at_zero["value"] - [1e-14, 0], lower=at_zero["lower"] - [1e-14, 0],
+                              upper=at_zero["upper"] - [1e-14, 0])
+    first = figures.intervals(negative).axes[0]
+    assert first.get_xlabel() == "value [m2.s-1]"
+    np.testing.assert_allclose(_interval_drawn(first), [float(negative["lower"][0]), float(negative["upper"][0])])
 
 
 def test_correlation_heat_map_writes_each_coefficient_in_its_cell(run):
@@ -96,7 +101,8 @@ def test_correlation_heat_map_writes_each_coefficient_in_its_cell(run):
     written = sorted(t.get_text() for t in ax.texts)
     assert written == sorted(f"{c:+.2f}" for c in ci["correlation"].values.ravel())
     assert written.count("+1.00") == 2  # the diagonal
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["Negative particle\ndiffusivity", "Positive particle\ndiffusivity"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Negative particle\ndiffusivity",
+                                                            "Positive particle\ndiffusivity"]
     assert colorbar.get_ylabel() == "correlation" and image.get_clim() == (-1.0, 1.0)
 
 

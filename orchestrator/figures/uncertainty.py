@@ -48,7 +48,7 @@ def intervals(ci: xr.Dataset | xr.DataTree) -> Figure:
 
     A parameter fitted in log10 gets a log axis, on which its interval is symmetric about the
     value; the title gives the value and interval in the parameter's units. A parameter whose
-    value is zero is drawn in its units instead (nothing to be relative to).
+    value is zero or negative is drawn in its units instead (a ratio to it would be none or flipped).
 
     Parameters
     ----------
@@ -67,7 +67,8 @@ def intervals(ci: xr.Dataset | xr.DataTree) -> Figure:
         at = ds.sel(parameter=name)
         value, lower, upper = (float(at[k]) for k in ("value", "lower", "upper"))
         unit = str(at["units"].values)
-        scale = value if value != 0 else 1.0
+        relative = value > 0
+        scale = value if relative else 1.0
         ax.errorbar([value / scale], [0], xerr=[[(value - lower) / scale], [(upper - value) / scale]], fmt="o",
                     color=MODEL["color"], capsize=5, linewidth=2)
         ax.axvline(value / scale, color="0.6", linewidth=0.8)
@@ -79,8 +80,9 @@ def intervals(ci: xr.Dataset | xr.DataTree) -> Figure:
         ends = [lower / scale, value / scale, upper / scale]
         ax.set_xticks(ends, _distinct(ends))
         ax.set_yticks([])
-        relative = "relative to the fitted value" + (" (log axis)" if ax.get_xscale() == "log" else "")
-        ax.set_xlabel(relative if value != 0 else units.label("value", unit), fontsize="small")
+        log = " (log axis)" if ax.get_xscale() == "log" else ""
+        shown = "relative to the fitted value" + log if relative else units.label("value", unit)
+        ax.set_xlabel(shown, fontsize="small")
         ax.set_title(f"{quantity(name)[0]}: {value:.4g} ({lower:.4g} to {upper:.4g}) {unit}".rstrip(),
                      fontsize="medium", loc="left")
     fig.suptitle(f"{ds.attrs['confidence_level']:.0%} intervals, {ds.attrs['method']}, Jacobian from "
@@ -135,8 +137,9 @@ def indices(sobol: xr.Dataset | xr.DataTree, output: str) -> Figure:
     ax = axes[0, 0]
     where = np.arange(len(names))
     width = 0.38
+    at = ds.sel(output=output)
     for offset, (key, colour) in zip((-width / 2, width / 2), INDICES.items()):
-        ax.bar(where + offset, ds[key].sel(output=output).values, width, yerr=ds[f"{key}_conf"].sel(output=output).values,
+        ax.bar(where + offset, at[key].values, width, yerr=at[f"{key}_conf"].values,
                color=colour, capsize=4, label=key, error_kw={"linewidth": 1})
     ax.axhline(0.0, color="0.6", linewidth=0.8)
     ax.set_xticks(where, [_short(n) for n in names], fontsize="small")
