@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from elements.core.registry import Registry, unknown_name
 from orchestrator import store as stores
-from orchestrator.figures import eis, fit, sweep, tables
+from orchestrator.figures import eis, fit, sweep, tables, uncertainty
 
 Figures = dict[str, Figure]
 FIGURES: Registry[Callable[[Path, str], Figures]] = Registry("element figure")
@@ -58,6 +58,17 @@ def sweep_figures(path: Path, element: str) -> Figures:
     ds = stores.open_sweep(path, element)
     return {**{f"map {s}": sweep.summary_map(ds, s) for s in sweep.summaries(ds)},
             **{f"curves {s}": sweep.curve_family(ds, s) for s in sweep.series(ds)}}
+
+
+@FIGURES.register("linear_confidence_interval")
+def confidence_figures(path: Path, element: str) -> Figures:
+    node = _tree(path, element)
+    return {"intervals": uncertainty.intervals(node), "correlation": uncertainty.correlation(node)}
+
+
+@FIGURES.register("sobol_sensitivity")
+def sobol_figures(path: Path, element: str) -> Figures:
+    return uncertainty.sobol_figures(_tree(path, element))
 
 
 def by_content(path: Path, element: str) -> Figures:
