@@ -13,13 +13,27 @@ picks some (default: all, in order):
          a ``--workers``-worker LocalCluster, end to end, against a serial loop of plain PyBaMM
          solves (one built model, ``solver.solve`` per point, build included) of the same points.
          Target: >= 1.8x.
+  sampler  the posterior of both diffusivities (known 1 mV noise, uniform priors over the same
+         boxes on both sides, chains started at the true values) by pints' DifferentialEvolutionMCMC:
+         sweepfit's ``PintsSampler`` (every chain's proposal one population over a ``--workers``-worker
+         LocalCluster) beside PyBOP 26.3's ``DifferentialEvolutionMCMC`` in one process (its own
+         batched population evaluation), the same chains and iterations. Effective samples per
+         second (ArviZ's bulk ESS of the scarcer parameter after a 10 % burn-in, over the wall) and
+         both posteriors' means and standard deviations in log10. Target: >= 1.5x PyBOP's ESS/s.
 
-    python benchmarks/uncertainty.py [--only ci,sobol] [--workers 2] [--repeats 5] [--n-samples 256]
+PyBOP needs numpy<2.4, so it lives in its own virtual environment, run as a subprocess:
+
+    python3 -m venv .bench-venv/pybop
+    .bench-venv/pybop/bin/pip install pybop==26.3 "numpy<2.4"
+
+    python benchmarks/uncertainty.py [--only ci,sobol,sampler] [--workers 2] [--repeats 5] [--n-samples 256]
+                                     [--chains 8] [--iterations 1000] [--pybop-python .bench-venv/pybop/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
 import time
@@ -48,6 +62,9 @@ class Problem:
     workers: int
     repeats: int
     n_samples: int
+    chains: int = 8
+    iterations: int = 1000
+    pybop_python: str = ".bench-venv/pybop/bin/python"
 
     def objective(self) -> dict:
         return {"objective": "CurrentDriven", "model": {"type": "SPMe"}, "data": f"file:{self.csv}"}
@@ -191,7 +208,83 @@ def sobol(problem: Problem) -> None:
               f"{float(at['ST_conf']):.3f}")
 
 
-COMPARISONS: dict[str, Callable[[Problem], None]] = {"ci": confidence_interval, "sobol": sobol}
+# The samplers' prior boxes: uniform, centred (in each parameter's units) on the truth, where PyBOP's
+# sampler starts its chains (at its priors' means); the posterior lies well inside them.
+SAMPLER_BOUNDS = {D_N: (1e-15, 6.5e-14), D_P: (1e-16, 7.9e-15)}
+SIGMA = 0.001  # the synthetic data's noise, known to both likelihoods
+
+
+def pybop_sampler(csv: str, chains: int, iterations: int) -> dict:
+    """Runs in PyBOP's interpreter: the posterior as a PyBOP user samples it; prints its chains."""
+    import pybamm
+    import pybop
+
+    data = np.genfromtxt(csv, delimiter=",", names=True)
+    dataset = pybop.Dataset({"Time [s]": data["Time_s"], "Current [A]": data["Current_A"],
+                             "Voltage [V]": data["Voltage_V"]})
+    values = pybamm.ParameterValues("Chen2020")
+    values.update({n: pybop.Parameter(pybop.Uniform(*b), initial_value=TRUE[n], transformation=pybop.LogTransformation())
+                   for n, b in SAMPLER_BOUNDS.items()})
+    started = time.perf_counter()
+    simulator = pybop.pybamm.Simulator(pybamm.lithium_ion.SPMe(), parameter_values=values, protocol=dataset)
+    posterior = pybop.LogPosterior(simulator, pybop.GaussianLogLikelihoodKnownSigma(dataset, sigma=SIGMA,
+                                                                                    target="Voltage [V]"))
+    np.random.seed(0)  # pints draws from numpy's global RNG
+    options = pybop.PintsSamplerOptions(n_chains=chains, max_iterations=iterations, log_to_screen=False)
+    result = pybop.DifferentialEvolutionMCMC(posterior, options=options).run()
+    return {"wall": time.perf_counter() - started, "chains": np.log10(np.asarray(result.chains)).tolist()}
+
+
+def _posterior(name: str, wall: float, chains: np.ndarray, burnin: int) -> float:
+    """Print one sampler's line; its effective samples per second (the scarcer parameter's)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import arviz as az
+    kept = chains[:, burnin:]
+    ess = az.ess(az.convert_to_dataset({"y": kept}))["y"].values
+    mean, sd = kept.reshape(-1, kept.shape[-1]).mean(axis=0), kept.reshape(-1, kept.shape[-1]).std(axis=0)
+    rate = float(ess.min()) / wall
+    print(f"  {name:34} {wall:7.2f} s  ESS {ess.min():7.0f} ({rate:6.1f}/s)  log10 D_n {mean[0]:.4f} ± {sd[0]:.4f}  "
+          f"log10 D_p {mean[1]:.4f} ± {sd[1]:.4f}")
+    return rate
+
+
+def sampler(problem: Problem) -> None:
+    import subprocess
+
+    import orchestrator
+    from clusters import closing, local_client
+
+    if not Path(problem.pybop_python).exists():
+        raise SystemExit(f"sampler: no PyBOP interpreter at {problem.pybop_python}; create it as the docstring "
+                         "says, or pass --pybop-python PATH")
+    burnin = problem.iterations // 10
+    fit = {"element_type": "data_fit", "objectives": {"1C": problem.objective()},
+           "parameters": {n: {"bounds": list(b), "transform": "log10", "initial_value": TRUE[n]}
+                          for n, b in SAMPLER_BOUNDS.items()},
+           "cost": {"type": "GaussianLogLikelihood", "sigma": {"Voltage [V]": SIGMA}},
+           "sampler": {"type": "PintsSampler", "method": "DifferentialEvolutionMCMC", "chains": problem.chains,
+                       "max_iterations": problem.iterations, "burnin_iterations": burnin, "seed": 0}}
+    print(f"\nsampler: pints' DifferentialEvolutionMCMC, {problem.chains} chains x {problem.iterations} iterations "
+          f"({burnin} burn-in)")
+    with closing(local_client(n_workers=problem.workers, threads_per_worker=1)) as client:
+        client.run(lambda: __import__("pybamm") and None)  # warm, as a long-lived cluster is
+        started = time.perf_counter()
+        info = orchestrator.run({"elements": {"posterior": fit}}, client=client, store=problem.scratch / "sampler")
+        wall = time.perf_counter() - started
+    ds = orchestrator.open_run(info["run_id"], problem.scratch / "sampler")["posterior"].to_dataset()
+    ours = _posterior(f"sweepfit on {problem.workers} workers", wall,
+                      np.swapaxes(np.log10(ds["chain"].values), 0, 1), burnin)
+    out = subprocess.run([problem.pybop_python, __file__, "--pybop-sampler", str(problem.csv), str(problem.chains),
+                          str(problem.iterations)], check=True, capture_output=True, text=True).stdout
+    theirs = json.loads(out.strip().splitlines()[-1])
+    rate = _posterior("PyBOP 26.3, one process", theirs["wall"], np.array(theirs["chains"]), burnin)
+    print(f"  ratio of ESS/s, sweepfit / PyBOP: {ours / rate:.2f}   (target >= 1.5)")
+
+
+COMPARISONS: dict[str, Callable[[Problem], None]] = {"ci": confidence_interval, "sobol": sobol, "sampler": sampler}
 
 
 def main() -> None:
@@ -201,7 +294,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="timings that are medians take this many")
     parser.add_argument("--n-samples", type=int, default=256, help="Sobol' base points (a power of two)")
+    parser.add_argument("--chains", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=1000, help="MCMC iterations, burn-in included")
+    parser.add_argument("--pybop-python", default=".bench-venv/pybop/bin/python",
+                        help="an interpreter with pybop==26.3 installed (see above)")
+    parser.add_argument("--pybop-sampler", nargs=3, metavar=("CSV", "CHAINS", "ITERATIONS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.pybop_sampler:  # the PyBOP subprocess
+        csv, chains, iterations = args.pybop_sampler
+        print(json.dumps(pybop_sampler(csv, int(chains), int(iterations))))
+        return
     chosen = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = [c for c in chosen if c not in COMPARISONS]
     if unknown or not chosen:
@@ -212,7 +314,8 @@ def main() -> None:
         csv = Path(tmp) / "synthetic_1C.csv"
         frame = synthetic_discharge(values=TRUE, current=5.0, duration=3500.0)
         frame.to_csv(csv, index=False)
-        problem = Problem(csv, frame, Path(tmp), args.workers, args.repeats, args.n_samples)
+        problem = Problem(csv, frame, Path(tmp), args.workers, args.repeats, args.n_samples, args.chains,
+                          args.iterations, args.pybop_python)
         print("problem: SPMe Chen2020 1C 3500 s, 1 mV noise (timings on whatever this machine is doing meanwhile)")
         for name in chosen:
             COMPARISONS[name](problem)

@@ -32,7 +32,7 @@ class EmceeSampler(Sampler):
     walkers: int | None = Field(None, ge=4, description="an even number >= 2 x parameters; 4 x parameters (>= 8) if unset")
     steps: int = Field(1000, ge=2)
     burnin: int | None = Field(None, ge=0)
-    spread: float = Field(0.01, gt=0, le=0.5, description="the starting ball's width, as a fraction of each range")
+    spread: float = Field(0.001, gt=0, le=0.5, description="the starting ball's width, as a fraction of each range")
 
     def budget(self) -> int | None:
         return 2 * self.steps + 1  # the starting ensemble, then two half-ensembles a step

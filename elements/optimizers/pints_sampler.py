@@ -51,7 +51,7 @@ class PintsSampler(Sampler):
     initial_phase_iterations: int | None = Field(None, ge=0)
     chains: int = Field(4, ge=1)
     sigma0: float = Field(0.05, gt=0, le=1)
-    spread: float = Field(0.01, gt=0, le=0.5)
+    spread: float = Field(0.001, gt=0, le=0.5)
     log_to_screen: bool = False
 
     @field_validator("method")
