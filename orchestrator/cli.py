@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 import time
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -131,7 +134,8 @@ def run(
                 bars.update(tasks[name], completed=1 if done else 0, detail=escape(_element_line(element)))
 
         try:
-            info = lifecycle.execute(prepared, cluster=cluster, on_start=started, on_progress=show, **overrides)
+            with _distributed_logs_to(prepared.path.with_suffix(".log")):
+                info = lifecycle.execute(prepared, cluster=cluster, on_start=started, on_progress=show, **overrides)
         except lifecycle.Unrecorded as exc:
             _unrecorded(exc, prepared.run_id, prepared.path)
         except Exception as exc:
@@ -145,6 +149,22 @@ def run(
     else:
         _print_run(info)
     raise typer.Exit(COMPLETED if info["status"] == Status.COMPLETED else DID_NOT_COMPLETE)
+
+
+@contextlib.contextmanager
+def _distributed_logs_to(log: Path) -> Iterator[None]:
+    """Send this process's distributed log lines (a lost scheduler's reconnect tracebacks: failures
+    that sweepfit handles and reports in one line) to the run's log instead of the terminal."""
+    logger = logging.getLogger("distributed")
+    handler = logging.FileHandler(log, delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    handler.handleError = lambda record: None  # a full disk loses the log line, not the run's message
+    saved, logger.handlers = logger.handlers, [handler]
+    try:
+        yield
+    finally:
+        logger.handlers = saved
+        handler.close()
 
 
 def _log_traceback(path: Path) -> Path:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from distributed import Client, wait
+from distributed.client import FuturesCancelledError
 
 from clusters import closing, profiles
 from elements import ELEMENTS
@@ -208,8 +209,8 @@ def execute(
     problem = _watch(client, future, run, on_progress)
     if future.status == "cancelled" and not stores.cancel_requested(run.path):
         # distributed cancels a client's futures when its scheduler connection breaks: the graph is gone
-        fail(run, f"lost the scheduler {client.scheduler.address} (client {client.status}); resume the run "
-                  f"({run.run_id}) to go on from what it stored", status=Status.LOST)
+        fail(run, f"lost the scheduler {client.scheduler.address} (client {client.status}); --resume {run.run_id} "
+                  "goes on from what it stored", status=Status.LOST)
         return stores.read_attrs(run.path)
     if problem is None and future.status == "error":
         exc = future.exception()
@@ -256,8 +257,8 @@ def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[di
                 stores.write_run(run.path, stalled=f"{reason} since {lost_at}; the run fails after "
                                                    f"{limit:g} s without (sweepfit.run.no-workers-timeout)")
                 stalled = True
-        with contextlib.suppress(TimeoutError):
-            wait(future, timeout=poll)  # returns as soon as the graph ends
+        with contextlib.suppress(TimeoutError, FuturesCancelledError):  # canceled: by `sweepfit cancel`, or
+            wait(future, timeout=poll)  # the scheduler is gone; returns as soon as the graph ends
     if on_progress is not None:
         on_progress(stores.read_attrs(run.path))
     return None
