@@ -155,15 +155,20 @@ def run(
 def _distributed_logs_to(log: Path) -> Iterator[None]:
     """Send this process's distributed log lines (a lost scheduler's reconnect tracebacks: failures
     that sweepfit handles and reports in one line) to the run's log instead of the terminal."""
-    logger = logging.getLogger("distributed")
     handler = logging.FileHandler(log, delay=True)
     handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
     handler.handleError = lambda record: None  # a full disk loses the log line, not the run's message
-    saved, logger.handlers = logger.handlers, [handler]
+    # dask's logging config gives "distributed" and some of its children (distributed.client) handlers of their own
+    names = [n for n in ["distributed", *logging.root.manager.loggerDict] if n.split(".")[0] == "distributed"]
+    loggers = [logger for logger in map(logging.getLogger, dict.fromkeys(names)) if logger.handlers]
+    saved = [logger.handlers for logger in loggers]
+    for logger in loggers:
+        logger.handlers = [handler]
     try:
         yield
     finally:
-        logger.handlers = saved
+        for logger, handlers in zip(loggers, saved, strict=True):
+            logger.handlers = handlers
         handler.close()
 
 
