@@ -186,14 +186,15 @@ def test_a_failure_the_store_cannot_take_says_so(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_an_element_that_fails_on_a_worker_prints_one_line_and_no_traceback(short_csv, tmp_path):
     spec = fit_pipeline(short_csv, popsize=2, maxiter=1)
-    spec["elements"]["fit"]["objectives"]["1C"]["initial_state"] = "4.5 V"  # above Chen2020's 4.2 V: fails on the worker
-    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(spec))
+    objectives = spec["elements"]["fit"]["objectives"]
+    objectives["1C"] = {**objectives["1C"], "initial_state": "4.5 V"}  # above Chen2020's 4.2 V: fails on the worker
+    (tmp_path / "fit.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     done = subprocess.run([BIN / "sweepfit", "run", "fit.yaml", "--store", "store", "--workers", "1"], cwd=tmp_path,
                           capture_output=True, text=True, check=False, timeout=180)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr + done.stdout and "Compute Failed" not in done.stderr
     assert "4.5 V lies outside the voltage cut-offs [2.5, 4.2]" in done.stderr
-    [run] = orchestrator.list_runs(tmp_path / "store")
+    [run] = stores.list_runs(tmp_path / "store")
     assert run["status"] == "failed" and "Traceback" in run["elements"]["fit"]["traceback"]  # kept in the record
     check = run["elements"]["check"]
     assert check["status"] == "canceled" and check["error"] == "not started: element 'fit' failed"  # not left pending
