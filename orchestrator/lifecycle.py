@@ -204,7 +204,7 @@ def execute(
     try:
         future = start(client, run)
     except OSError as exc:  # the run's record could not be written: nothing was sent
-        raise Unrecorded(run, "not started", exc) from exc
+        raise Unrecorded(run, "before it started", exc) from exc
     on_start(client)
     problem = _watch(client, future, run, on_progress)
     if future.status == "cancelled" and not stores.cancel_requested(run.path):
@@ -215,7 +215,8 @@ def execute(
     if problem is None and future.status == "error":
         exc = future.exception()
         problem = f"{type(exc).__name__}: {exc}"
-    elif problem is None and isinstance(ended := future.result(), Stopped) and not ended.recorded:
+    elif problem is None and future.status == "finished" and isinstance(ended := future.result(), Stopped) \
+            and not ended.recorded:
         problem = f"element {ended.element!r}: {ended.error}"
     info = stores.read_attrs(run.path)
     if problem is not None and not Status(info["status"]).finished:
