@@ -140,7 +140,7 @@ def run(
             _unrecorded(exc, prepared.run_id, prepared.path)
         except Exception as exc:
             if sent:  # not sweepfit's handling of a failure, but a fault in it: one line, the traceback in a log
-                _fail(RuntimeError(f"{type(exc).__name__}: {exc} (traceback in {_log_traceback(prepared.path)})"),
+                _fail(RuntimeError(f"{type(exc).__name__}: {exc} (traceback {_log_traceback(prepared.path)})"),
                       code=DID_NOT_COMPLETE)
             _fail(exc, run_id=prepared.run_id)  # the cluster did not start: nothing ran, the run records why
     info = {**info, "path": str(prepared.path)}
@@ -172,14 +172,17 @@ def _distributed_logs_to(log: Path) -> Iterator[None]:
         handler.close()
 
 
-def _log_traceback(path: Path) -> Path:
-    """Append the exception being handled to the run's log (beside the run) and return the log's path."""
+def _log_traceback(path: Path) -> str:
+    """Append the exception being handled to the run's log (beside the run); where it went."""
     import traceback
 
     log = path.with_suffix(".log")
-    with open(log, "a") as out:
-        out.write(traceback.format_exc())
-    return log
+    try:
+        with open(log, "a") as out:
+            out.write(traceback.format_exc())
+    except OSError as exc:
+        return f"not kept: {log}: {exc.strerror or exc}"
+    return f"in {log}"
 
 
 def _unrecorded(exc: Any, run_id: str, path: Path) -> None:
