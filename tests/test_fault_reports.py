@@ -133,9 +133,6 @@ wait $run; echo $? > code
 id=$(basename "$store"/runs/*.zarr .zarr)
 "$BIN/sweepfit" status "$id" --store "$store" --json > status.json
 cp "$store/runs/$id.zarr/_run.json" run.json
-rm -f "$store"/filler "$store"/fill.*
-"$BIN/sweepfit" run fit.yaml --store "$store" --workers 1 --resume "$id" --json > resumed.json 2> resumed.err
-echo $? > resumed.code
 """
 
 
@@ -150,7 +147,7 @@ def _user_namespaces() -> bool:
                     "(test_a_failure_the_store_cannot_take_says_so covers the same path with an ENOSPC write)")
 def test_a_full_disk_ends_with_exit_3_saying_how_status_reads(short_csv, tmp_path):
     """A 4 MB tmpfs store, filled mid-fit: the run cannot record its failure, says so with exit 3 and
-    the status `sweepfit status` then shows; freed, the run resumes to completed."""
+    the status `sweepfit status` then shows (resuming after freeing space: the resume tests in test_faults)."""
     spec = fit_pipeline(short_csv, popsize=4, maxiter=12, tol=0, polish=False)
     del spec["elements"]["check"]
     (tmp_path / "fit.yaml").write_text(yaml.safe_dump(spec))
@@ -166,8 +163,6 @@ def test_a_full_disk_ends_with_exit_3_saying_how_status_reads(short_csv, tmp_pat
     said = re.search(r"`sweepfit status \S+` reads (\w+) \((.*?)\);", " ".join(err.split()))
     assert said and status["status"] == said[1] == "lost" and status["lost"] == said[2]
     assert json.loads((tmp_path / "run.json").read_text())["status"] == "running"  # not written: the disk was full
-    assert (tmp_path / "resumed.code").read_text().strip() == "0", (tmp_path / "resumed.err").read_text()
-    assert json.loads((tmp_path / "resumed.json").read_text())["status"] == "completed"
 
 
 def test_a_failure_the_store_cannot_take_says_so(tmp_path, monkeypatch):
