@@ -21,11 +21,15 @@ from elements.core.status import Status, duration, fmt
 UNITS = {"generation": "gen", "start": "starts"}  # short enough for the unit's column
 
 
-def element_line(element: dict[str, Any]) -> str:
-    """``running  generation 12/41  best 0.0013  (390 evals)``: what ``sweepfit status`` prints."""
+def element_line(element: dict[str, Any], *, live: bool = True) -> str:
+    """``running  generation 12/41  best 0.0013  (390 evals)``: what ``sweepfit status`` prints.
+    ``live``: the run can still go on, so a running element's time left means something."""
     detail = element["status"]
     if element.get("progress"):
-        detail += f"  {ProgressRecord.model_validate(element['progress']).line()}"
+        progress = ProgressRecord.model_validate(element["progress"])
+        if not (live and element["status"] == Status.RUNNING):
+            progress.eta_s = None
+        detail += f"  {progress.line()}"
     if element.get("cached_from"):
         detail += f"  (loaded from run {element['cached_from']['run_id']})"
     return detail

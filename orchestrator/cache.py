@@ -20,7 +20,7 @@ from typing import Any
 
 from elements.core import config
 from elements.core.status import Status
-from elements.core.storage import consolidate, read_json
+from elements.core.storage import FILE_MODE, consolidate, read_json
 from orchestrator import store as stores
 from orchestrator.liveness import lost
 
@@ -86,6 +86,17 @@ def find(key: str | None, store: str | Path, *, exclude: Path | None = None) -> 
     return None
 
 
+def damaged_copy(key: str | None, store: str | Path, *, exclude: Path | None = None) -> str | None:
+    """Why the newest element with this key, when it is damaged, cannot be reused; else None."""
+    for run in reversed(stores.list_runs(store)) if key else []:
+        if exclude is not None and Path(run["path"]) == exclude.resolve():
+            continue
+        for name, entry in run.get("elements", {}).items():
+            if entry.get("cache_key") == key and entry.get("status") == Status.DAMAGED:
+                return f"run {run['run_id']} computed it (element {name!r}), but that copy is damaged: {entry['damaged']}"
+    return None
+
+
 def copy_element(hit: dict[str, Any], path: Path, name: str) -> None:
     """Copy a cached element's datasets (its zarr group, children included) into run ``path``."""
     source = hit["path"] / hit["element"]
@@ -110,7 +121,7 @@ def claim(key: str, store: str | Path, owner: dict[str, Any]) -> bool:
     path = _claim_path(key, store)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as out:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 import time
+from collections.abc import Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -41,16 +44,27 @@ def _run_info(run_id: str, store: Path | None) -> dict[str, Any]:
         _fail(exc)
 
 
-def _fail(exc: Exception, *, run_id: str | None = None) -> None:
+# Exit codes of `sweepfit run` (the README lists them): 2 is also every command's code for bad input.
+COMPLETED, DID_NOT_COMPLETE, INVALID, UNRECORDED = 0, 1, 2, 3
+
+
+def _error(text: str) -> None:
     # escape: messages name columns and parameters such as "Time [s]", which rich would read as markup.
-    where = f" (run {run_id} is marked failed)" if run_id else ""
-    console.print(f"[red]error:[/red] {escape(str(exc))}{where}", markup=True, highlight=False, emoji=False)
-    raise typer.Exit(2)
+    console.print(f"[red]error:[/red] {escape(text)}", markup=True, highlight=False, emoji=False)
+
+
+def _fail(exc: Exception, *, run_id: str | None = None, code: int = INVALID) -> None:
+    _error(str(exc) + (f" (run {run_id} is marked failed)" if run_id else ""))
+    raise typer.Exit(code)
+
+
+def _warn(text: str) -> None:
+    console.print(f"[yellow]warning:[/yellow] {escape(text)}", markup=True, highlight=False, emoji=False)
 
 
 def _summary(info: dict[str, Any]) -> dict[str, Any]:
     elements = {
-        name: {k: e.get(k) for k in ("status", "summary", "error") if e.get(k) is not None}
+        name: {k: e.get(k) for k in ("status", "summary", "error", "damaged", "recomputed") if e.get(k) is not None}
         for name, e in info["elements"].items()
     }
     keep = ("run_id", "project", "status", "path", "error")
@@ -66,9 +80,11 @@ def _print_run(info: dict[str, Any]) -> None:
         lines += [f"    {line}" for line in Summary.model_validate(element.get("summary") or {}).lines()]
         if element.get("cached_from"):
             lines.append(f"    loaded from run {element['cached_from']['run_id']}, not recomputed")
+        lines += [f"    recomputed: {element['recomputed']}"] if element.get("recomputed") else []
         console.print(escape("\n".join(lines)), highlight=False)
-        if element.get("error"):
-            console.print(f"    [red]{escape(element['error'])}[/red]", highlight=False)
+        for problem in (element.get("damaged"), element.get("error")):
+            if problem:
+                console.print(f"    [red]{escape(problem)}[/red]", highlight=False)
 
 
 @app.command()
@@ -98,22 +114,77 @@ def run(
         prepared = lifecycle.prepare(pipeline, store_root=store, force=no_cache, resume=resume)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
+    for warning in prepared.warnings:
+        _warn(warning)
+    sent: list[Any] = []
 
     def started(client: Any) -> None:
+        sent.append(client)
         console.print(f"run {prepared.run_id} -> {prepared.path}", highlight=False)
         _print_links(stores.read_attrs(prepared.path), prepared.run_id, prepared.path)
 
     with RunBars(console, disable=as_json) as bars:
         try:
-            info = lifecycle.execute(prepared, cluster=cluster, on_start=started, on_progress=bars.show, **overrides)
-        except Exception as exc:  # the cluster did not start; the run records why
-            _fail(exc, run_id=prepared.run_id)
+            with _distributed_logs_to(prepared.path.with_suffix(".log")):
+                info = lifecycle.execute(prepared, cluster=cluster, on_start=started, on_progress=bars.show, **overrides)
+        except lifecycle.Unrecorded as exc:
+            _unrecorded(exc, prepared.run_id, prepared.path)
+        except Exception as exc:
+            if sent:  # not sweepfit's handling of a failure, but a fault in it: one line, the traceback in a log
+                _fail(RuntimeError(f"{type(exc).__name__}: {exc} (traceback {_log_traceback(prepared.path)})"),
+                      code=DID_NOT_COMPLETE)
+            _fail(exc, run_id=prepared.run_id)  # the cluster did not start: nothing ran, the run records why
     info = {**info, "path": str(prepared.path)}
     if as_json:
         typer.echo(json.dumps(_summary(info), indent=2))
     else:
         _print_run(info)
-    raise typer.Exit(0 if info["status"] == Status.COMPLETED else 1)
+    raise typer.Exit(COMPLETED if info["status"] == Status.COMPLETED else DID_NOT_COMPLETE)
+
+
+@contextlib.contextmanager
+def _distributed_logs_to(log: Path) -> Iterator[None]:
+    """Send this process's distributed log lines (a lost scheduler's reconnect tracebacks: failures
+    that sweepfit handles and reports in one line) to the run's log instead of the terminal."""
+    handler = logging.FileHandler(log, delay=True)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    handler.handleError = lambda record: None  # a full disk loses the log line, not the run's message
+    # dask's logging config gives "distributed" and some of its children (distributed.client) handlers of their own
+    names = [n for n in ["distributed", *logging.root.manager.loggerDict] if n.split(".")[0] == "distributed"]
+    loggers = [logger for logger in map(logging.getLogger, dict.fromkeys(names)) if logger.handlers]
+    saved = [logger.handlers for logger in loggers]
+    for logger in loggers:
+        logger.handlers = [handler]
+    try:
+        yield
+    finally:
+        for logger, handlers in zip(loggers, saved, strict=True):
+            logger.handlers = handlers
+        handler.close()
+
+
+def _log_traceback(path: Path) -> str:
+    """Append the exception being handled to the run's log (beside the run); where it went."""
+    import traceback
+
+    log = path.with_suffix(".log")
+    try:
+        with open(log, "a") as out:
+            out.write(traceback.format_exc())
+    except OSError as exc:
+        return f"not kept: {log}: {exc.strerror or exc}"
+    return f"in {log}"
+
+
+def _unrecorded(exc: Any, run_id: str, path: Path) -> None:
+    """A run that could not record its own end: say so, and how `status` reads it now its cluster is closed."""
+    from orchestrator import runner
+
+    info = runner.get(str(path))
+    why = info.get("lost") or info.get("error")
+    _error(f"{exc}; `sweepfit status {run_id}` reads {info['status']}" + (f" ({why})" if why else "")
+           + f"; free space, then `sweepfit run ... --resume {run_id}` goes on from what it stored")
+    raise typer.Exit(UNRECORDED)
 
 
 @app.command("open")
@@ -122,12 +193,19 @@ def open_(
     store: StoreOption = None,
 ) -> None:
     """Print a run's results as an xarray DataTree."""
-    from orchestrator.store import open_run
+    import warnings
+
+    from orchestrator.store import DamagedWarning, open_run
 
     try:
-        typer.echo(str(open_run(run_id, store)))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DamagedWarning)
+            tree = open_run(run_id, store)
     except ValueError as exc:
         _fail(exc)
+    for warning in caught:
+        _warn(str(warning.message))
+    typer.echo(str(tree))
 
 
 data_app = typer.Typer(help="The measurement store: import data once, use it as db:<id> in pipelines.",
@@ -311,24 +389,29 @@ def status(
     """A run's status and each element's status and progress (lost: its scheduler or driver is gone)."""
     info = _run_info(run_id, store)
     if as_json:
-        keep = ("run_id", "project", "name", "status", "lost", "stalled", "error", "created", "finished", "path",
-                "cluster", "scheduler", "dashboard", "pages")
-        elements = {n: {k: e.get(k) for k in ("status", "error", "progress", "worker") if e.get(k) is not None}
-                    for n, e in info["elements"].items()}
+        keep = ("run_id", "project", "name", "status", "lost", "stalled", "error", "warnings", "created", "finished",
+                "path", "cluster", "scheduler", "dashboard", "pages")
+        elements = {n: {k: e.get(k) for k in ("status", "error", "damaged", "recomputed", "progress", "worker")
+                        if e.get(k) is not None} for n, e in info["elements"].items()}
         typer.echo(json.dumps({**{k: info[k] for k in keep if info.get(k) is not None}, "elements": elements}))
         return
     why = info.get("lost") or (info.get("stalled") if info["status"] == Status.STALLED else None)
     typer.echo(f"run {info['run_id']}: {info['status']}" + (f" ({why})" if why else ""))
-    if info.get("error"):
+    if info.get("error") and info["error"] != why:
         typer.echo(f"  error: {info['error']}")
+    for warning in info.get("warnings") or []:
+        typer.echo(f"  warning: {warning}")
     if info.get("dashboard"):
         typer.echo(f"dashboard: {info['dashboard']}")
     if info.get("pages"):
         typer.echo(f"this run:  {info['pages']}")
     for name, element in info["elements"].items():
-        typer.echo(f"  {name}: {element_line(element)}")
-        if element.get("error"):
-            typer.echo(f"    {element['error']}")
+        typer.echo(f"  {name}: {element_line(element, live=info['status'] in (Status.RUNNING, Status.STALLED))}")
+        for key in ("damaged", "error"):
+            if element.get(key):
+                typer.echo(f"    {element[key]}")
+        if element.get("recomputed"):
+            typer.echo(f"    recomputed: {element['recomputed']}")
 
 
 @app.command("list")

@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> None:
     def started(client: Client) -> None:
         print(f"run {run.run_id} on {client.scheduler.address}, dashboard {client.dashboard_link}", flush=True)
 
-    info = lifecycle.execute(run, cluster=args.cluster, on_start=started)
+    try:
+        info = lifecycle.execute(run, cluster=args.cluster, on_start=started)
+    except lifecycle.Unrecorded as exc:  # a full disk: this log may still take the line
+        print(f"run ended unrecorded: {exc}", flush=True)
+        sys.exit(3)
     print(f"run finished: {info['status']}" + (f" ({info['error']})" if info.get("error") else ""), flush=True)
 
 

@@ -25,6 +25,18 @@ RETRIES = 2  # a generation is evaluated again this many times after losing an e
 EVENTS = "sweepfit-evaluator"  # client.get_events(EVENTS): each call's label, worker, start and stop
 
 
+class SchedulerLost(ConnectionError):
+    """The scheduler this task's client talks to is gone: nothing on this cluster can go on."""
+
+
+def workers_of(client: Any) -> list[str]:
+    """The addresses of the workers ``client``'s scheduler knows; SchedulerLost when it is gone."""
+    workers = client.scheduler_info(n_workers=-1).get("workers") if client.status == "running" else None
+    if workers is None:  # the client's cached scheduler identity is emptied when the connection breaks
+        raise SchedulerLost(f"lost the scheduler {client.scheduler.address} (client {client.status})")
+    return sorted(workers)
+
+
 class Evaluator:
     """Holds ``state`` on a worker; :meth:`run` calls ``func(state, item)`` there, with the solves it
     ran, and logs the call as a Dask event (calls on actors are not in the dashboard's task stream)."""
@@ -52,7 +64,7 @@ def factory(client: Any, counts: dict[str, int] | None) -> Callable[[Any], Calla
         def start() -> None:
             # One per worker; a worker the scheduler still lists but that is gone (just killed) must
             # not hold its evaluator back for ever: the scheduler may then place it on another.
-            workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+            workers = workers_of(client)
             actors[:] = [client.submit(Evaluator, state, actor=True, workers=[w], allow_other_workers=True,
                                        pure=False).result() for w in workers]
 

@@ -3,8 +3,10 @@
 1. :func:`prepare` validates the pipeline, reads and checks every input, and creates the run (or
    reopens one to resume) — before any cluster exists, so bad input never costs a cluster.
 2. :func:`execute` connects to the cluster, sends the graph, watches it and records how it ended.
-   Every failure — the cluster does not start, the graph fails, the workers are gone, the scheduler
-   is lost — ends the run ``failed`` with the reason in its record; nothing is left ``running``.
+   Every failure — the cluster does not start, the graph fails, the workers are gone — ends the run
+   ``failed`` with the reason in its record; a scheduler that disappears ends it ``lost`` (its graph
+   went with it; ``resume`` goes on from what was stored). Nothing is left ``running``, unless the
+   store cannot take the record (a full disk): then :class:`Unrecorded` says so.
 """
 
 from __future__ import annotations
@@ -14,21 +16,25 @@ import importlib.metadata
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from distributed import Client, wait
+from distributed.client import FuturesCancelledError
 
 from clusters import closing, profiles
 from elements import ELEMENTS
 from elements.core import config
 from elements.core.data import DataError, in_store
 from elements.core.status import Status
+from elements.objectives import ObjectiveKind
 from orchestrator import cache, dashboard, lineage, measurements
 from orchestrator import store as stores
+from orchestrator.evaluators import workers_of
 from orchestrator.graph import compile_pipeline
 from orchestrator.spec import Pipeline, load_pipeline
+from orchestrator.worker import Stopped
 
 _VERSIONED = ("sweepfit", "pybamm", "pybammsolvers", "dask", "distributed", "xarray", "zarr", "scipy", "numpy")
 
@@ -49,12 +55,21 @@ class Prepared:
     path: Path
     run_id: str
     base_dir: Path
+    warnings: tuple[str, ...] = ()  # about data the model cannot follow; the run goes on
 
     @classmethod
     def open(cls, path: Path) -> Prepared:
         """A run prepared by another process (the detached driver's view of it)."""
         attrs = stores.read_attrs(path)
         return cls(load_pipeline(attrs["spec"]), path, attrs["run_id"], Path(attrs["base_dir"]))
+
+
+def _implausible(name: str, spec: Any, base: Path) -> list[str]:
+    """Warnings from the objectives an element compares with data (see ``ObjectiveKind.implausible``)."""
+    objectives = getattr(spec, "objectives", None)
+    kinds = objectives.items() if isinstance(objectives, dict) else []
+    return [f"elements.{name}: {text}" for key, kind in kinds if isinstance(kind, ObjectiveKind)
+            for text in kind.implausible(key, base)]
 
 
 def _base_dir(source: Any, base_dir: str | Path | None) -> Path:
@@ -77,22 +92,25 @@ def prepare(
 
     Every element declares the files and measurements it reads (``ElementType.inputs``); their
     checksums go into its cache key and the run's lineage. ``force`` turns cache loading off;
-    ``resume`` reuses an existing run of the same pipeline instead.
+    ``resume`` reuses an existing run of the same pipeline instead. Data the model cannot follow
+    (a current many times the cell's rating) is kept as the run's ``warnings``; the run goes on.
     """
     pipeline = load_pipeline(source)
     base = _base_dir(source, base_dir)
-    data = {}
+    data, doubts = {}, []
     root = stores.root(store_root)
     for name, spec in pipeline.elements.items():
         try:  # db: ids resolve in this run's store
-            data[name] = ELEMENTS[spec.element_type].inputs(in_store(spec, root), base)
+            located = in_store(spec, root)
+            data[name] = ELEMENTS[spec.element_type].inputs(located, base)
+            doubts += _implausible(name, located, base)
         except DataError as exc:  # say which element reads it, as spec problems do
             raise DataError(f"elements.{name}: {exc}") from exc
     found_versions = versions()
     elements = pipeline.to_dict()["elements"]
     keys = cache.element_keys(elements, data, found_versions)
     if resume is not None:
-        return _reopen(resume, pipeline, keys, store_root, base)
+        return replace(_reopen(resume, pipeline, keys, store_root, base), warnings=tuple(doubts))
     run_id = stores.new_run_id()
     attrs = {
         "run_id": run_id,
@@ -106,9 +124,10 @@ def prepare(
             store=store_root,
         ),
         "use_cache": not force,
+        "warnings": doubts,
     }
     path = stores.create_run(attrs, {name: {"cache_key": key} for name, key in keys.items()}, store_root)
-    return Prepared(pipeline, path, run_id, base)
+    return Prepared(pipeline, path, run_id, base, tuple(doubts))
 
 
 def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: Any, base: Path) -> Prepared:
@@ -149,13 +168,27 @@ def _pages(client: Client, run: Prepared) -> str | None:
     return f"{client.dashboard_link.rsplit('/', 1)[0]}{dashboard.PROGRESS_PAGE}?run={run.run_id}"
 
 
-def fail(run: Prepared, reason: str) -> None:
-    """End a run ``failed`` with ``reason``; elements it left running are marked failed too (their
-    tasks are gone, so this process is now their records' only writer)."""
-    for name, element in stores.read_attrs(run.path)["elements"].items():
-        if element["status"] == Status.RUNNING:
-            stores.write_element(run.path, name, status=Status.FAILED, finished=stores.now(), error=reason)
-    stores.write_run(run.path, status=Status.FAILED, finished=stores.now(), error=reason)
+class Unrecorded(RuntimeError):
+    """A run ended (``reason``) but its store could not take the record of it (``cause``: a full disk)."""
+
+    def __init__(self, run: Prepared, reason: str, cause: OSError) -> None:
+        super().__init__(f"run {run.run_id} ended ({reason}) but could not record it in {run.path}: "
+                         f"{cause.strerror or cause}")
+        self.reason, self.cause = reason, cause
+
+
+def fail(run: Prepared, reason: str, *, status: Status = Status.FAILED) -> None:
+    """End a run ``failed`` (or ``lost``) with ``reason``; elements it left running are marked so too
+    (their tasks are gone, so this process is now their records' only writer). Raises
+    :class:`Unrecorded` when the store cannot take it."""
+    finished = stores.now() if status.finished else None
+    try:
+        for name, element in stores.read_attrs(run.path)["elements"].items():
+            if element["status"] == Status.RUNNING:
+                stores.write_element(run.path, name, status=status, finished=finished, error=reason)
+        stores.write_run(run.path, status=status, finished=finished, error=reason)
+    except OSError as exc:
+        raise Unrecorded(run, reason, exc) from exc
 
 
 def execute(
@@ -182,12 +215,23 @@ def execute(
             raise
         with closing(client):
             return execute(run, client=client, on_start=on_start, on_progress=on_progress)
-    future = start(client, run)
+    try:
+        future = start(client, run)
+    except OSError as exc:  # the run's record could not be written: nothing was sent
+        raise Unrecorded(run, "before it started", exc) from exc
     on_start(client)
     problem = _watch(client, future, run, on_progress)
+    if future.status == "cancelled" and not stores.cancel_requested(run.path):
+        # distributed cancels a client's futures when its scheduler connection breaks: the graph is gone
+        fail(run, f"lost the scheduler {client.scheduler.address} (client {client.status}); --resume {run.run_id} "
+                  "goes on from what it stored", status=Status.LOST)
+        return stores.read_attrs(run.path)
     if problem is None and future.status == "error":
         exc = future.exception()
         problem = f"{type(exc).__name__}: {exc}"
+    elif problem is None and future.status == "finished" and isinstance(ended := future.result(), Stopped) \
+            and not ended.recorded:
+        problem = f"element {ended.element!r}: {ended.error}"
     info = stores.read_attrs(run.path)
     if problem is not None and not Status(info["status"]).finished:
         # Element failures are recorded by the element itself; anything else is recorded here.
@@ -201,12 +245,13 @@ def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[di
     stall, limit = float(config.get("run.stalled-after")), float(config.get("run.no-workers-timeout"))
     poll = float(config.get("run.poll"))
     since: float | None = None
+    lost_at = ""
     stalled = False
     while not future.done():
         if on_progress is not None:
             on_progress(stores.read_attrs(run.path))
         try:
-            workers = len(client.scheduler_info()["workers"]) if client.status == "running" else 0
+            workers = len(workers_of(client)) if client.status == "running" else 0
             reason = "no workers"
         except (OSError, TimeoutError) as exc:
             workers, reason = 0, f"scheduler {client.scheduler.address} does not answer ({type(exc).__name__})"
@@ -216,18 +261,19 @@ def _watch(client: Client, future: Any, run: Prepared, on_progress: Callable[[di
                 stores.write_run(run.path, stalled=None)
                 stalled = False
         else:
-            since = since or time.monotonic()
+            if since is None:
+                since, lost_at = time.monotonic(), stores.now()
             if client.status != "running":
                 reason = f"lost the scheduler {client.scheduler.address}"
             waited = time.monotonic() - since
             if waited > limit:
                 return f"{reason} for {limit:g} s (sweepfit.run.no-workers-timeout)"
             if waited > stall and not stalled:
-                stores.write_run(run.path, stalled=f"{reason} since {stores.now()}; the run fails after "
+                stores.write_run(run.path, stalled=f"{reason} since {lost_at}; the run fails after "
                                                    f"{limit:g} s without (sweepfit.run.no-workers-timeout)")
                 stalled = True
-        with contextlib.suppress(TimeoutError):
-            wait(future, timeout=poll)  # returns as soon as the graph ends
+        with contextlib.suppress(TimeoutError, FuturesCancelledError):  # canceled: by `sweepfit cancel`, or
+            wait(future, timeout=poll)  # the scheduler is gone; returns as soon as the graph ends
     if on_progress is not None:
         on_progress(stores.read_attrs(run.path))
     return None

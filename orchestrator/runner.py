@@ -113,7 +113,7 @@ def status(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
     """A run's id, path, project, status and per-element status, summaries and errors."""
     path = stores.run_path(run_id, store)
     attrs = stores.read_attrs(path)
-    keep = ("run_id", "project", "name", "status", "created", "updated", "finished", "error", "stalled")
+    keep = ("run_id", "project", "name", "status", "created", "updated", "finished", "error", "stalled", "warnings")
     return {**{k: attrs.get(k) for k in keep}, "path": str(path), "elements": attrs["elements"]}
 
 
@@ -123,7 +123,10 @@ def get(run_id: str, *, store: str | Path | None = None) -> dict[str, Any]:
     info = status(run_id, store=store)
     attrs = stores.read_attrs(Path(info["path"]))
     info.update({k: attrs[k] for k in ("cluster", "scheduler", "dashboard", "pages") if k in attrs})
-    if not Status(info["status"]).finished and (reason := liveness.lost(attrs)):
+    if info["status"] == Status.LOST:  # recorded by the run's lifecycle or by an element's task
+        info["lost"] = info.get("error") or next(e.get("error") for e in info["elements"].values()
+                                                  if e["status"] == Status.LOST)
+    elif not Status(info["status"]).finished and (reason := liveness.lost(attrs)):
         info.update(status=Status.LOST.value, lost=reason)
     return info
 

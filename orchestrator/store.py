@@ -6,6 +6,7 @@ Layout::
         _run.json                       the run's record: scheduler, dashboard, driver, failure, resume
         _elements/<element>.json        each element's record: status, progress, summary, error
         _previews/<element>.json        a running fit's best traces, for the monitor
+        _manifests/<element>.json       every file of the element's group with its size, written after them
         cancel-requested                present once `sweepfit cancel` asked the run to stop
         _progress/<element>/            a running fit's journal: each generation so far (elements.fit.journal)
         <element>/                      the element's datasets (+ child groups such as traces/<objective>)
@@ -15,6 +16,10 @@ element's task writes its own ``_elements/<name>.json`` — and is replaced atom
 and no read-modify-write of a shared document is needed (NFS and Lustre included). A run's status
 is derived from its records when read, so any process that can read the store root (a laptop
 polling a Slurm run) sees the same truth.
+
+An element is complete only when its manifest is there and matches its group: the manifest is
+written after its datasets and before its ``completed`` record, and every read checks it, so an
+element whose files were deleted or cut short reads ``damaged`` (and the cache never reuses it).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import math
 import secrets
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +46,11 @@ _CANCEL_MARKER = "cancel-requested"
 _RUN_RECORD = "_run.json"
 _ELEMENT_RECORDS = "_elements"
 _PREVIEWS = "_previews"
+_MANIFESTS = "_manifests"
+
+
+class DamagedWarning(UserWarning):
+    """A run opened with damaged elements: their groups are left out."""
 
 
 class StoreError(ValueError):
@@ -149,6 +160,11 @@ def write_element(path: Path, element: str, **values: Any) -> None:
     _merge(_record(path, element), values)
 
 
+def read_element(path: Path, element: str) -> dict[str, Any]:
+    """One element's record as written (``{}`` before its first write); :func:`read_attrs` derives more."""
+    return read_json(_record(path, element))
+
+
 def write_preview(path: Path, element: str, snapshot: dict[str, Any]) -> None:
     """Replace an element's preview (see :mod:`elements.preview`); its task is the only writer."""
     write_json(path / _PREVIEWS / f"{element}.json", snapshot)
@@ -170,6 +186,9 @@ def read_attrs(path: Path) -> dict[str, Any]:
     canceled = cancel_requested(path)
     elements = {name: read_json(_record(path, name)) or {"status": Status.PENDING.value}
                 for name in attrs.get("element_names", [])}
+    for name, element in elements.items():
+        if element["status"] == Status.COMPLETED and (why := damaged(path, name)):
+            element.update(status=Status.DAMAGED.value, damaged=why)
     if canceled:  # elements that never started will not: show them canceled without writing their records
         for element in elements.values():
             if element.get("status") == Status.PENDING:
@@ -185,12 +204,16 @@ def read_attrs(path: Path) -> dict[str, Any]:
 
 def derive_status(record: str | None, elements: list[str], *, canceled: bool) -> Status:
     """A run's status from its lifecycle record and its elements' statuses."""
-    if record == Status.FAILED:
-        return Status.FAILED  # the lifecycle saw the cluster or the graph fail
+    if record in (Status.FAILED, Status.LOST):
+        return Status(record)  # the lifecycle saw the cluster or the graph fail, or lost its scheduler
     if canceled:
         return Status.CANCELED
     if Status.FAILED in elements:
         return Status.FAILED
+    if Status.LOST in elements:
+        return Status.LOST
+    if Status.DAMAGED in elements and all(s in (Status.COMPLETED, Status.DAMAGED) for s in elements):
+        return Status.DAMAGED
     if elements and all(s == Status.COMPLETED for s in elements):
         return Status.COMPLETED
     if Status.CANCELED in elements:
@@ -214,6 +237,32 @@ def write_datasets(path: Path, element: str, datasets: dict[str, xr.Dataset]) ->
     consolidate(path)
     # A fit's journal is there to resume it; once its datasets are written they hold all of it.
     shutil.rmtree(fit_journal.folder(path, element), ignore_errors=True)
+
+
+def _files(path: Path, element: str) -> dict[str, int]:
+    group = path / element
+    return {f.relative_to(path).as_posix(): f.stat().st_size for f in sorted(group.rglob("*")) if f.is_file()}
+
+
+def write_manifest(path: Path, element: str) -> None:
+    """Record every file of an element's group with its size; written once they are all in place."""
+    write_json(path / _MANIFESTS / f"{element}.json", {"files": _files(path, element), "written": now()})
+
+
+def damaged(path: Path, element: str) -> str | None:
+    """What is missing or changed in a completed element's group against its manifest, else None."""
+    listed = read_json(path / _MANIFESTS / f"{element}.json").get("files")
+    if listed is None:
+        return "it has no manifest: its files were never all written, or the manifest was deleted"
+    found = _files(path, element) if listed else {}
+    missing = [name for name in listed if name not in found]
+    changed = [name for name in listed if name in found and found[name] != listed[name]]
+    problems = []
+    for what, names in (("missing", missing), ("changed size", changed)):
+        if names:
+            more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+            problems.append(f"{len(names)} of its {len(listed)} files {what} ({names[0]}{more})")
+    return "; ".join(problems) or None
 
 
 def _portable_strings(ds: xr.Dataset) -> xr.Dataset:
@@ -252,8 +301,18 @@ def list_runs(
 
 
 def open_run(run_id: str, store: str | Path | None = None) -> xr.DataTree:
-    """A run as an xarray DataTree (lazy): ``open_run(run_id)["fit data"].best_x``."""
-    return xr.open_datatree(run_path(run_id, store), engine="zarr")
+    """A run as an xarray DataTree (lazy): ``open_run(run_id)["fit data"].best_x``.
+
+    A damaged element's group is left out, with a :class:`DamagedWarning` saying what is missing:
+    the run's consolidated metadata still lists its arrays, which would read as fill values.
+    """
+    path = run_path(run_id, store)
+    tree = xr.open_datatree(path, engine="zarr")
+    broken = {name: e["damaged"] for name, e in read_attrs(path)["elements"].items() if e["status"] == Status.DAMAGED}
+    for name, why in broken.items():
+        warnings.warn(f"element {name!r} of run {path.stem} is damaged and left out: {why}; run the pipeline "
+                      "again to recompute it", DamagedWarning, stacklevel=2)
+    return tree.drop_nodes([name for name in broken if name in tree.children])
 
 
 def open_sweep(run: str | Path, element: str, *, store: str | Path | None = None) -> xr.Dataset:

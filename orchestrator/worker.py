@@ -8,6 +8,7 @@ import socket
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,54 @@ class Canceled(RuntimeError):
 class Superseded(Canceled):
     """The run was resumed while this element still ran (its client died, its task lived on, on a
     remote cluster): the resumed attempt owns the element now, so this task stops and writes nothing."""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """What an element's task returns when the element did not complete.
+
+    Later elements then do not start (their records say why), and no exception travels through
+    Dask, whose worker would log its traceback on the user's terminal: the element's record holds
+    the error and the traceback. ``recorded`` is False when that record could not be written (a
+    full disk), so the run's lifecycle knows it must record the failure itself.
+    """
+
+    element: str
+    status: Status
+    error: str
+    recorded: bool = True
+
+
+def element_task(path: str, name: str, spec: Any, upstream: Any, base_dir: str) -> Any:
+    """The graph's node for one element: :func:`run_element`, with failures returned as :class:`Stopped`."""
+    run_path = Path(path)
+    if isinstance(upstream, Stopped):
+        with contextlib.suppress(OSError):  # a full disk: it stays pending, which is also true
+            store.write_element(run_path, name, status=Status.CANCELED, finished=store.now(),
+                                error=f"not started: element {upstream.element!r} {upstream.status}")
+        return upstream
+    try:
+        return run_element(path, name, spec, upstream, base_dir)
+    except Superseded:
+        raise
+    except Exception as exc:
+        record = store.read_element(run_path, name)
+        if record.get("status") in (Status.FAILED, Status.CANCELED, Status.LOST):
+            return Stopped(name, Status(record["status"]), record.get("error") or "")
+        return Stopped(name, Status.FAILED, f"{type(exc).__name__}: {exc}", recorded=False)
+
+
+def _scheduler_gone(exc: Exception) -> str | None:
+    """Why this task's scheduler is gone, when it is (so the failure is the cluster's, not the element's)."""
+    try:
+        from distributed import get_client, get_worker
+
+        worker, client = get_worker(), get_client()
+    except (ImportError, ValueError):
+        return None
+    if isinstance(exc, evaluators.SchedulerLost) or client.status != "running" or worker.status.name in ("closing", "closed"):
+        return f"lost its scheduler {worker.scheduler.address} ({type(exc).__name__}: {exc})"
+    return None
 
 
 def _counted(func: Callable[[Any], Any], item: Any) -> tuple[Any, int]:
@@ -186,6 +235,8 @@ def run_element(
                 claimed = hit is None
         if hit is not None:
             return _load_cached(hit, run_path, name)
+        if attrs.get("use_cache", True) and (why := cache.damaged_copy(key, root, exclude=run_path)):
+            write(recomputed=why)
         ctx = Context(
             name=name,
             parameters=dict(upstream),
@@ -198,6 +249,7 @@ def run_element(
         settle()
         solves = counts["solves"] + engine.thread_solves() - started_solves  # chunks elsewhere + here
         store.write_datasets(run_path, name, result.datasets)
+        store.write_manifest(run_path, name)
     except Exception as exc:
         settle()
         if isinstance(exc, Superseded):
@@ -205,6 +257,9 @@ def run_element(
         # `sweepfit cancel` also cancels this run's chunk tasks, so a gather may raise before Canceled.
         if isinstance(exc, Canceled) or store.cancel_requested(run_path):
             write(status=Status.CANCELED, finished=store.now())
+            raise
+        if lost := _scheduler_gone(exc):
+            write(status=Status.LOST, error=lost)
             raise
         write(status=Status.FAILED, finished=store.now(), error=f"{type(exc).__name__}: {exc}",
               traceback=traceback.format_exc())
@@ -229,6 +284,7 @@ def _load_cached(hit: dict[str, Any], run_path: Path, name: str) -> dict[str, fl
     """Complete ``name`` from a finished element with the same cache key: zero solves."""
     entry = hit["entry"]
     cache.copy_element(hit, run_path, name)
+    store.write_manifest(run_path, name)
     prefix = hit["element"]
     outputs = [name + o[len(prefix):] for o in entry.get("outputs", [prefix]) if o.startswith(prefix)]
     store.write_element(

@@ -118,6 +118,7 @@ def test_run_with_a_bad_cluster_fails_before_creating_a_run(tmp_path):
 def test_cancel_without_a_scheduler_marks_everything_canceled(tmp_path):
     run = prepare(ENTRY_ONLY, store_root=tmp_path)
     path, run_id = run.path, run.run_id
+    stores.write_manifest(path, "start")  # what a completed element writes before its record
     stores.write_element(path, "start", status=Status.COMPLETED, summary=Summary(values={"x": 1.0}))
     info = runner.cancel(run_id, store=tmp_path)
     assert info["status"] == "canceled"

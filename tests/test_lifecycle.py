@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -60,10 +61,12 @@ def test_killing_the_only_worker_ends_the_run_failed_with_the_reason(short_csv, 
         _wait(lambda: (stores.read_attrs(path)["elements"]["fit"].get("progress") or {}).get("done", 0) >= 2, 120,
               "the fit never got going")
         worker.send_signal(signal.SIGKILL)
-        killed = time.monotonic()
+        killed, killed_at = time.monotonic(), dt.datetime.now(dt.timezone.utc)
         stalled = _wait(lambda: stores.read_attrs(path)["status"] == Status.STALLED, 30, "the run never read stalled")
         shown = CliRunner().invoke(app, ["status", path.stem, "--store", str(tmp_path / "store")]).output
         assert stalled and "stalled (no workers since" in shown, shown
+        since = dt.datetime.fromisoformat(re.search(r"no workers since (\S+);", shown)[1])
+        assert abs((since - killed_at).total_seconds()) < 3  # when the loss was seen, not when it was written
         out, err = run.communicate(timeout=90)
         assert time.monotonic() - killed < 30, "the run did not notice its workers were gone in time"
         assert run.returncode == 1, err

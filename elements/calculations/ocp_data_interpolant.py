@@ -74,6 +74,9 @@ class OCPDataInterpolant(CalculationSpec):
 
     def sources(self, base_dir: Path) -> dict[str, str]:
         m = self.measurement(base_dir)
+        # checked here too, as the pipeline is validated: a table that cannot be made fails before any cluster
+        distinct_points(m.frame[STOICHIOMETRY].to_numpy(dtype=float), m.voltage.astype(float),
+                        tolerance=self.tolerance, monotonic=self.monotonic, label=m.source)
         return {m.source: m.sha256}
 
     def derive(self, values: Any, base_dir: Path) -> Result:
@@ -92,6 +95,33 @@ class OCPDataInterpolant(CalculationSpec):
                       summary=Summary(metrics={name: metrics}, counts={"points": len(grid)}))
 
 
+def distinct_points(
+    x: np.ndarray, y: np.ndarray, *, tolerance: float, monotonic: bool, label: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The finite points sorted by stoichiometry, those within ``tolerance`` merged (voltages
+    averaged); DataError when fewer than 5 are left, or, with ``monotonic``, the voltage rises.
+
+    Examples
+    --------
+    >>> distinct_points(np.array([0.3, 0.1, 0.1]), np.array([3.0, 4.0, 4.2]), tolerance=1e-6, monotonic=True,
+    ...                 label="ocp.csv")
+    Traceback (most recent call last):
+    elements.core.data.DataError: ocp.csv: 2 distinct stoichiometries (after merging those within 1e-06); an OCP table needs at least 5
+    """
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite], y[finite]
+    _, index = np.unique(np.round(x / tolerance), return_inverse=True)
+    counts = np.bincount(index)
+    x, y = np.bincount(index, x) / counts, np.bincount(index, y) / counts  # sorted by np.unique
+    if len(x) < 5:
+        raise DataError(f"{label}: {len(x)} distinct stoichiometries (after merging those within {tolerance}); "
+                        f"an OCP table needs at least 5")
+    if monotonic and np.corrcoef(x, y)[0, 1] > 0:
+        raise DataError(f"{label}: the voltage rises with {STOICHIOMETRY!r}, but an OCP falls as the electrode "
+                        f"fills with lithium; give the lithium fraction (1 - the column), or monotonic: false")
+    return x, y
+
+
 def smoothed_ocp(
     x: np.ndarray, y: np.ndarray, *, tolerance: float = 1e-6, noise: float | None = None,
     monotonic: bool = True, points: int = 201, label: str = "data",
@@ -106,17 +136,7 @@ def smoothed_ocp(
     >>> grid.round(2).tolist(), ocp.round(3).tolist()
     ([0.1, 0.5, 0.9], [4.1, 3.7, 3.3])
     """
-    finite = np.isfinite(x) & np.isfinite(y)
-    x, y = x[finite], y[finite]
-    _, index = np.unique(np.round(x / tolerance), return_inverse=True)
-    counts = np.bincount(index)
-    x, y = np.bincount(index, x) / counts, np.bincount(index, y) / counts  # sorted by np.unique
-    if len(x) < 5:
-        raise DataError(f"{label}: {len(x)} distinct stoichiometries (after merging those within {tolerance}); "
-                        f"an OCP table needs at least 5")
-    if monotonic and np.corrcoef(x, y)[0, 1] > 0:
-        raise DataError(f"{label}: the voltage rises with {STOICHIOMETRY!r}, but an OCP falls as the electrode "
-                        f"fills with lithium; give the lithium fraction (1 - the column), or monotonic: false")
+    x, y = distinct_points(x, y, tolerance=tolerance, monotonic=monotonic, label=label)
     if noise is None:  # white noise of sd s gives second differences of sd s*sqrt(6); the median ignores the curve
         noise = max(float(np.median(np.abs(np.diff(y, 2)))) / 0.6745 / np.sqrt(6), 1e-6)
     grid = np.linspace(x[0], x[-1], points)

@@ -23,10 +23,11 @@ class Status(str, Enum):
     CANCELED = "canceled"
     LOST = "lost"  # an unfinished run whose scheduler or driver is gone: nothing will finish it
     STALLED = "stalled"  # a running run whose cluster has had no worker for a while; it fails after a limit
+    DAMAGED = "damaged"  # it completed, but files its manifest lists are gone or changed: a rerun recomputes it
 
     @property
     def finished(self) -> bool:
-        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELED)
+        return self in (Status.COMPLETED, Status.FAILED, Status.CANCELED, Status.DAMAGED)
 
     def __str__(self) -> str:
         return self.value

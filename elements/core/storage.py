@@ -13,6 +13,11 @@ from typing import IO, Any
 
 import zarr
 
+# mkstemp makes files 0600; a store shared by a group (a cluster file system) needs the user's umask.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+
 
 def consolidate(path: Path) -> None:
     """Consolidate a zarr hierarchy's metadata, so xr.open_datatree opens it in one read."""
@@ -29,11 +34,12 @@ def replacing(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
     fails), so that readers see the old or the new file, never half of one.
 
     A rename within one folder is atomic on local and network file systems (NFS, Lustre), so no
-    lock is needed when each file has a single writer.
+    lock is needed when each file has a single writer. The file gets the mode the user's umask gives.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, staging = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode) as out:
             yield out
         os.replace(staging, path)

@@ -103,6 +103,10 @@ class ObjectiveKind(Kind):
         """Messages for fitted parameter names this objective's model cannot take."""
         return []
 
+    def implausible(self, name: str, base_dir: Path) -> list[str]:
+        """Warnings, before anything is solved, about data the model cannot follow (the run goes on)."""
+        return []
+
 
 OBJECTIVES: Registry[type[ObjectiveKind]] = Registry("objective")
 

@@ -28,6 +28,10 @@ from elements.values import apply
 INITIAL_CONCENTRATIONS = tuple(f"Initial concentration in {e} electrode [mol.m-3]" for e in ("negative", "positive"))
 FROM_DATA = "from data"
 ECM_SET = "ECM_Example"  # PyBaMM's equivalent-circuit parameter set
+# Beyond these a measurement is not one the model can follow: mA given as A, a wrong parameter set.
+# Power cells pulse at 20-30C; data a little past a cut-off (ohmic overshoot) is common.
+MAX_C_RATE = 50.0
+VOLTAGE_MARGIN = 0.1  # V
 _VOLTS = re.compile(r"\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*V\s*")
 
 
@@ -130,6 +134,27 @@ class CurrentDriven(ObjectiveKind):
 
     def sources(self, name: str, base_dir: Path) -> dict[str, str]:
         return {m.source: m.sha256 for m in self.measurements(name, base_dir)}
+
+    def implausible(self, name: str, base_dir: Path) -> list[str]:
+        """Data the model cannot follow: a current many times the parameter set's nominal capacity,
+        voltages outside its cut-offs (every candidate of a fit on it would fail)."""
+        params = apply(parameter_values(self.parameter_set), self.parameters, options=self.model.options)
+        capacity = float(params["Nominal cell capacity [A.h]"])
+        window = [float(params[f"{s} voltage cut-off [V]"]) for s in ("Lower", "Upper")]
+        found = []
+        for m in self.measurements(name, base_dir):
+            peak = float(np.max(np.abs(m.current)))
+            if peak > MAX_C_RATE * capacity:
+                found.append(f"objective {name!r}: data {m.source!r} draws up to {peak:.4g} A, {peak / capacity:.3g}C "
+                             f"for {self.parameter_set}'s nominal capacity of {capacity:g} A.h (above {MAX_C_RATE:g}C "
+                             f"every candidate is likely to fail); check the current's units and the parameter set")
+            low, high = float(np.min(m.voltage)), float(np.max(m.voltage))
+            if low < window[0] - VOLTAGE_MARGIN or high > window[1] + VOLTAGE_MARGIN:
+                found.append(f"objective {name!r}: data {m.source!r} spans {low:.4g}-{high:.4g} V, outside "
+                             f"{self.parameter_set}'s voltage cut-offs {window[0]:g}-{window[1]:g} V, where the model "
+                             f"stops; check the voltage's units, cut the data (time_range=, steps=) or set the "
+                             f"cut-offs in parameters")
+        return found
 
     def unknown_parameters(self, names: list[str]) -> list[str]:
         return unknown_parameters(self.parameter_set, names, self.model.type, self.model.options)

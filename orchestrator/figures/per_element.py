@@ -16,6 +16,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from elements.core.registry import Registry, unknown_name
+from elements.core.status import Status
 from orchestrator import store as stores
 from orchestrator.figures import eis, fit, sweep, tables, uncertainty
 
@@ -113,6 +114,9 @@ def element_figures(run: str | Path, element: str, *, store: str | Path | None =
     specs = attrs["spec"]["elements"]
     if element not in specs:
         raise ValueError(unknown_name("element", element, specs, of=f"run {attrs['run_id']}"))
+    if attrs["elements"][element]["status"] == Status.DAMAGED:
+        raise ValueError(f"element {element!r} of run {attrs['run_id']} is damaged: "
+                         f"{attrs['elements'][element]['damaged']}; run the pipeline again to recompute it")
     if not (path / element).is_dir():
         return {}  # no datasets: not run (yet), failed, or an element that only passes values on
     kind = specs[element]["element_type"]
