@@ -13,6 +13,7 @@ from elements import ecm, engine
 from elements.core.data import (
     CURRENT,
     TIME_SERIES,
+    VOLTAGE,
     DataError,
     DataInput,
     Measurement,
@@ -139,10 +140,15 @@ class CurrentDriven(ObjectiveKind):
         """Data the model cannot follow: a current many times the parameter set's nominal capacity,
         voltages outside its cut-offs (every candidate of a fit on it would fail)."""
         params = apply(parameter_values(self.parameter_set), self.parameters, options=self.model.options)
+        rating = ("Nominal cell capacity [A.h]", "Lower voltage cut-off [V]", "Upper voltage cut-off [V]")
+        if any(n not in params for n in rating):  # an equivalent circuit's set names none of them
+            return []
         capacity = float(params["Nominal cell capacity [A.h]"])
         window = [float(params[f"{s} voltage cut-off [V]"]) for s in ("Lower", "Upper")]
         found = []
         for m in self.measurements(name, base_dir):
+            if CURRENT not in m.frame or VOLTAGE not in m.frame:  # per-cycle summaries (CycleAgeing), say
+                continue
             peak = float(np.max(np.abs(m.current)))
             if peak > MAX_C_RATE * capacity:
                 found.append(f"objective {name!r}: data {m.source!r} draws up to {peak:.4g} A, {peak / capacity:.3g}C "
