@@ -305,6 +305,13 @@ def test_sampling_agrees_with_the_linear_and_profile_intervals_and_resumes(noisy
     summary = info["elements"]["posterior"]["summary"]
     assert set(summary["metrics"][D_P]) == {"mean", "sd", "2.5%", "97.5%", "R-hat", "ESS"}
     assert summary["converged"] is (float(posterior["rhat"][0]) < 1.05)
+    # sweepfit plot draws the profile (its threshold line) and the posterior (every kept sample in the histogram)
+    from orchestrator.figures import element_figures
+
+    [drawn] = element_figures(info["run_id"], "profile", store=tmp_path / "store")["profiles"].axes
+    assert drawn.get_lines()[0].get_ydata().tolist() == pytest.approx(profile["profile"].values[0].tolist())
+    histogram = element_figures(info["run_id"], "posterior", store=tmp_path / "store")["posterior"].axes[0]
+    assert sum(bar.get_height() for bar in histogram.patches) == draws.size
 
 
 def test_a_sampler_killed_midway_resumes_from_its_journal(tmp_path):

@@ -9,8 +9,10 @@ from orchestrator.figures.eis import bode, nyquist
 from orchestrator.figures.fit import cost_history, multistart, overlay, parameter_history
 from orchestrator.figures.per_element import FIGURES, element_figures, plot, slug
 from orchestrator.figures.sweep import curve_family, summary_map
-from orchestrator.figures.uncertainty import correlation, indices, intervals, second_order, sobol_figures
+from orchestrator.figures.uncertainty import (
+    correlation, indices, intervals, posterior, profiles, second_order, sobol_figures,
+)
 
 __all__ = ["FIGURES", "bode", "correlation", "cost_history", "curve_family", "element_figures", "indices", "intervals",
-           "multistart", "nyquist", "overlay", "parameter_history", "plot", "second_order", "slug", "sobol_figures",
-           "summary_map"]
+           "multistart", "nyquist", "overlay", "parameter_history", "plot", "posterior", "profiles", "second_order", "slug",
+           "sobol_figures", "summary_map"]

@@ -45,6 +45,8 @@ def _overlays(node: xr.DataTree, prefix: str) -> Figures:
 def data_fit_figures(path: Path, element: str) -> Figures:
     node = _tree(path, element)
     found = {**_overlays(node, "fit"), "cost": fit.cost_history(node), "parameters": fit.parameter_history(node)}
+    if "chain" in node.variables:  # a sampler's
+        found["posterior"] = uncertainty.posterior(node)
     starts = fit.multistart(node)
     return {**found, "multistart": starts} if starts is not None else found
 
@@ -65,6 +67,11 @@ def sweep_figures(path: Path, element: str) -> Figures:
 def confidence_figures(path: Path, element: str) -> Figures:
     node = _tree(path, element)
     return {"intervals": uncertainty.intervals(node), "correlation": uncertainty.correlation(node)}
+
+
+@FIGURES.register("profile_likelihood")
+def profile_figures(path: Path, element: str) -> Figures:
+    return {"profiles": uncertainty.profiles(_tree(path, element))}
 
 
 @FIGURES.register("sobol_sensitivity")

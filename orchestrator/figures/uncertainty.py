@@ -180,3 +180,69 @@ def sobol_figures(sobol: xr.Dataset | xr.DataTree) -> dict[str, Figure]:
         if "S2" in ds:
             found[f"second order {output}"] = second_order(ds, output)
     return found
+
+
+def profiles(profile: xr.Dataset | xr.DataTree) -> Figure:
+    """Each parameter's profile: ``-2 log L`` above its lowest value against the held value, the
+    threshold of the interval, and the interval's ends (an open end drawn at the grid's edge, dashed).
+
+    Parameters
+    ----------
+    profile : xarray.Dataset or DataTree
+        A ``profile_likelihood`` element's dataset: ``grid``, ``profile``, ``value``, ``lower``,
+        ``upper`` on ``parameter``, its ``threshold`` and ``confidence_level`` attributes.
+    """
+    ds = dataset(profile)
+    names = [str(n) for n in ds["parameter"].values]
+    fig, axes = new_figure(1, len(names))
+    fig.suptitle(f"profile likelihoods ({ds.attrs['confidence_level']:.0%} intervals)")
+    threshold = float(ds.attrs["threshold"])
+    for ax, name in zip(axes[0], names):
+        at = ds.sel(parameter=name)
+        grid, curve = at["grid"].values, at["profile"].values
+        ax.plot(grid, curve, marker="o", **MODEL)
+        ax.axhline(threshold, color="0.35", linestyle=":", label=f"threshold {threshold:.2f}")
+        for end, edge in (("lower", grid.min()), ("upper", grid.max())):
+            value = float(at[end])
+            ax.axvline(value if np.isfinite(value) else edge, color="0.35",
+                       linestyle="-" if np.isfinite(value) else "--")
+        ax.axvline(float(at["value"]), color=INDICES["S1"], linewidth=1)
+        if units.split(name) and grid.min() > 0 and grid.max() / grid.min() > 5:
+            ax.set_xscale("log")
+        long_name, unit = quantity(name)
+        ax.set_xlabel(f"{textwrap.fill(long_name, 40)} [{unit}]" if unit else textwrap.fill(long_name, 40))
+        ax.set_ylabel("-2 log L above its least")
+        ax.legend(fontsize="small")
+    return fig
+
+
+def posterior(fit: xr.Dataset | xr.DataTree) -> Figure:
+    """A sampler's posterior after burn-in: each parameter's histogram on the diagonal, each pair's
+    samples below it (a corner plot), the fit's best point marked."""
+    ds = dataset(fit)
+    names = [str(n) for n in ds["parameter"].values]
+    kept = ds["chain"].values[int(ds["burnin"]):].reshape(-1, len(names))
+    d = len(names)
+    fig, axes = new_figure(d, d, panel=(2.8, 2.6))
+    fig.suptitle(f"posterior, {len(kept)} samples after {int(ds['burnin'])} burn-in steps")
+    log = [bool(kept[:, i].min() > 0 and kept[:, i].max() / kept[:, i].min() > 1.5) for i in range(d)]
+    values = [np.log10(kept[:, i]) if log[i] else kept[:, i] for i in range(d)]
+    best = [np.log10(v) if lg else v for v, lg in zip(ds["best_x"].values, log)]
+    for i in range(d):
+        for j in range(d):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_axis_off()
+                continue
+            if i == j:
+                ax.hist(values[i], bins=40, color=INDICES["S1"])
+                ax.axvline(best[i], **MODEL)
+                ax.yaxis.set_major_locator(NullLocator())
+            else:
+                ax.plot(values[j], values[i], ",", color=INDICES["S1"], alpha=0.5)
+                ax.plot(best[j], best[i], "x", **MODEL)
+            if i == d - 1:
+                ax.set_xlabel(("log10 " if log[j] else "") + _short(names[j]), fontsize="small")
+            if j == 0 and i > 0:
+                ax.set_ylabel(("log10 " if log[i] else "") + _short(names[i]), fontsize="small")
+    return fig
