@@ -3,7 +3,8 @@
 The element in four modules of :mod:`elements.fit`: the spec (:mod:`~elements.fit.spec`), the
 worker-side evaluation (:mod:`~elements.fit.evaluation`), the driver that runs an optimizer on the
 fit problem, with its journal and multistarts (:mod:`~elements.fit.driver`), and the dataset
-(:mod:`~elements.fit.dataset`). This module builds the objectives and runs the element.
+(:mod:`~elements.fit.dataset`). This module runs the element and says how the fit ended: the best
+point it evaluated, whether it converged, what its reader must know (:func:`notes`), or that it failed.
 """
 
 from __future__ import annotations
