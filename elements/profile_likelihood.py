@@ -145,8 +145,8 @@ def run(spec: ProfileSpec, ctx: Context) -> Result:
     items = [(i, k, float(v)) for i in range(len(names)) for k, v in enumerate(grids[i])]
     values = np.full(grids.shape, np.nan)
     ends = np.full((*grids.shape, len(names)), np.nan)
-    for done, (i, k, value, at) in enumerate(ctx.fan.as_completed("profile")(partial(profile_point, objectives, params, y),
-                                                                      items), start=1):
+    points = ctx.fan.as_completed("profile")(partial(profile_point, objectives, params, y), items)
+    for done, (i, k, value, at) in enumerate(points, start=1):
         ctx.run.check_canceled()
         values[i, k], ends[i, k] = value, at
         ctx.run.report(Progress(unit="points", done=done, total=len(items)))

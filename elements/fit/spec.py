@@ -188,8 +188,9 @@ class DataFitSpec(Strict):
 
     @model_validator(mode="after")
     def _optimizer_fits_objectives(self) -> DataFitSpec:
+        name = self.optimizer.type
         found = [m for objectives in self.fit_problems()
-                 for m in self.optimizer.incompatible(missing(objectives, priors=self.prior_kinds), name=self.optimizer.type)]
+                 for m in self.optimizer.incompatible(missing(objectives, priors=self.prior_kinds), name=name)]
         if getattr(self.optimizer, "is_sampler", False):
             plain = sorted({(kind.cost or self.cost).type for kind in self.objectives.values()
                             if not (kind.cost or self.cost).likelihood})
