@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from dask.base import tokenize
@@ -19,6 +19,9 @@ from dask.base import tokenize
 from elements import engine
 from elements.models import MODELS, parameter_values
 from elements.values import apply
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SURFACE_FORM = "surface form"
 SURFACE_FORMS = ("differential", "algebraic")
@@ -94,4 +97,25 @@ def impedance(setup: EISSetup, X: np.ndarray, frequency: np.ndarray) -> list[eng
     return outcomes
 
 
-__all__ = ["SURFACE_FORM", "EISSetup", "impedance", "simulation", "with_surface_form"]
+def synthetic_spectrum(
+    *, values: dict[str, Any], frequency: np.ndarray, initial_soc: float, model: str = "SPMe",
+    parameter_set: str = "Chen2020", noise: float = 0.0, seed: int = 0,
+) -> pd.DataFrame:
+    """A model's impedance at ``initial_soc`` with Gaussian noise on ``Re Z`` and ``Im Z`` of standard
+    deviation ``noise * |Z|``, as the three columns an ``EIS`` objective reads.
+
+    Examples
+    --------
+    >>> df = synthetic_spectrum(values={}, frequency=np.logspace(-2, 3, 6), initial_soc=0.5)
+    >>> list(df.columns), round(float(df["Z_real [Ohm]"].iloc[-1]), 4)
+    (['Frequency [Hz]', 'Z_real [Ohm]', 'Z_imag [Ohm]'], 0.0055)
+    """
+    import pandas as pd
+
+    setup = EISSetup(model, with_surface_form({}), parameter_set, {**values, "Initial SOC": initial_soc}, ())
+    z = np.asarray(simulation(setup).solve(frequency).impedance)
+    z = z + noise * np.abs(z) * ([1, 1j] @ np.random.default_rng(seed).normal(size=(2, len(z))))
+    return pd.DataFrame({"Frequency [Hz]": frequency, "Z_real [Ohm]": z.real, "Z_imag [Ohm]": z.imag})
+
+
+__all__ = ["SURFACE_FORM", "EISSetup", "impedance", "simulation", "synthetic_spectrum", "with_surface_form"]
