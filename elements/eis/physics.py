@@ -9,12 +9,14 @@ candidate: a candidate costs one Jacobian evaluation and one sparse solve per fr
 from __future__ import annotations
 
 import threading
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from dask.base import tokenize
+from scipy.sparse.linalg import MatrixRankWarning
 
 from elements import engine
 from elements.models import MODELS, parameter_values
@@ -85,7 +87,10 @@ def impedance(setup: EISSetup, X: np.ndarray, frequency: np.ndarray) -> list[eng
         return [engine.failed(f"build failed: {type(exc).__name__}: {exc}") for _ in X]
     engine.count(len(X))
     outcomes = []
-    with lock:
+    with lock, warnings.catch_warnings():
+        # a singular system (no double layer, say) gives NaN: reported below as the candidate's failure
+        warnings.simplefilter("ignore", MatrixRankWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
         for row in X:
             try:
                 z = np.asarray(sim.solve(frequency, inputs=dict(zip(setup.inputs, map(float, row)))).impedance)
