@@ -119,3 +119,33 @@ def test_spectra_at_five_socs_recover_double_layer_and_kinetics(tmp_path):
     correlation = float(ds["correlation"].values[0, 1])
     assert abs(correlation) < 0.9  # the double layer (arc's frequency) and kinetics (its width) separate
     assert (ds["upper"].values / ds["lower"].values < 1.1).all()  # both pinned within a few per cent
+
+
+def test_spectra_and_a_discharge_together_recover_what_neither_recovers_alone(short_csv, tmp_path):
+    """Above 0.1 Hz a spectrum sees the double layer but not solid diffusion (its corner lies near 1 mHz);
+    a discharge (no double layer in its model) sees diffusion only. Each alone leaves one parameter
+    where the optimizer happened to stop; together they pin both. Each objective's sum of squares is
+    weighted by its noise variance (1 % of |Z| for a modulus-weighted spectrum, 1 mV for the discharge),
+    so the spectra's faint, noisy hold on diffusion does not outweigh the discharge's."""
+    truth = {CDL_N: 0.3, D_N: 3.3e-14}  # the discharge's diffusivity, as tests/conftest.py writes it
+    bounds = {CDL_N: (0.05, 1.0), D_N: (1e-15, 1e-12)}
+    spectra = {}
+    for soc in (0.3, 0.7):
+        path = tmp_path / f"soc_{soc}.csv"
+        synthetic_spectrum(values={CDL_N: truth[CDL_N]}, frequency=F, initial_soc=soc, noise=0.01).to_csv(path)
+        spectra[f"eis {soc}"] = {"type": "EIS", "model": SPME, "initial_soc": soc, "data": f"file:{path}",
+                                 "weighting": "modulus"}
+    discharge = {"1C": {"type": "CurrentDriven", "model": {"type": "SPMe"}, "data": f"file:{short_csv}",
+                        "cost": {"type": "SSE"}, "weight": 0.01**2 / 0.001**2}}
+    spec = {"elements": {
+        "eis_only": fit_element(spectra, bounds),
+        "discharge_only": fit_element(discharge, bounds),
+        "joint": fit_element({**spectra, **discharge}, bounds),
+    }}
+    info = run_serially(spec, tmp_path / "store")
+    assert info["status"] == "completed", info
+    found = {name: info["elements"][name]["summary"]["parameters"] for name in spec["elements"]}
+    errors = {name: {n: abs(v / truth[n] - 1) for n, v in values.items()} for name, values in found.items()}
+    assert errors["eis_only"][CDL_N] < 0.03 and errors["eis_only"][D_N] > 0.03, found
+    assert errors["discharge_only"][D_N] < 0.03 and errors["discharge_only"][CDL_N] > 0.03, found
+    assert max(errors["joint"].values()) < 0.03, found
