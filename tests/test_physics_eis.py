@@ -10,6 +10,7 @@ import pybamm
 import pytest
 
 import orchestrator
+from orchestrator import figures
 from elements.costs import COSTS
 from elements.eis.physics import synthetic_spectrum
 from elements.objectives import OBJECTIVES, legacy
@@ -24,9 +25,9 @@ F = np.logspace(-1, 3, 9)  # the kinetic arc; solid diffusion (corner near 1 mHz
 SPME = {"type": "SPMe", "options": {"surface form": "differential"}}
 
 
-def spectrum_file(folder: Path, soc: float, *, noise: float = 0.0, seed: int = 0) -> str:
+def spectrum_file(folder: Path, soc: float, *, noise: float = 0.0, seed: int = 0, values: dict = TRUTH) -> str:
     path = folder / f"soc_{soc}.csv"
-    synthetic_spectrum(values=TRUTH, frequency=F, initial_soc=soc, noise=noise, seed=seed).to_csv(path, index=False)
+    synthetic_spectrum(values=values, frequency=F, initial_soc=soc, noise=noise, seed=seed).to_csv(path, index=False)
     return f"file:{path}"
 
 
@@ -149,3 +150,20 @@ def test_spectra_and_a_discharge_together_recover_what_neither_recovers_alone(sh
     assert errors["eis_only"][CDL_N] < 0.03 and errors["eis_only"][D_N] > 0.03, found
     assert errors["discharge_only"][D_N] < 0.03 and errors["discharge_only"][CDL_N] > 0.03, found
     assert max(errors["joint"].values()) < 0.03, found
+
+
+def test_array_data_fit_fits_each_soc_and_draws_its_spectra(tmp_path):
+    """Each SOC its own fit: a double layer that grows with SOC, found per key."""
+    truths = {0.3: 0.2, 0.7: 0.4}
+    factor = f"{J0_N} factor"
+    objectives = {soc: {"type": "EIS", "model": SPME, "initial_soc": soc, "parameters": {factor: TRUTH[factor]},
+                        "data": spectrum_file(tmp_path, soc, values={**TRUTH, CDL_N: cdl})}
+                  for soc, cdl in truths.items()}
+    spec = {"elements": {"fit": {**fit_element(objectives, {CDL_N: BOUNDS[CDL_N]}, maxiter=10),
+                                 "element_type": "array_data_fit"}}}
+    info = run_serially(spec, tmp_path / "store")
+    ds = orchestrator.open_run(info["run_id"], tmp_path / "store")["fit"].to_dataset()
+    np.testing.assert_array_equal(ds.key.values, list(truths))
+    np.testing.assert_allclose(ds.best_x.values[:, 0], list(truths.values()), rtol=0.01)
+    drawn = figures.element_figures(info["run_id"], "fit", store=tmp_path / "store")
+    assert {f"{kind} fits/{soc}/traces/{soc}" for kind in ("nyquist", "bode") for soc in truths} <= set(drawn)
