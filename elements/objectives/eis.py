@@ -105,6 +105,7 @@ class Measured(Objective):
     frequency: np.ndarray
     impedance: np.ndarray  # complex, measured
     weighting: str
+    source: str
 
     def describe(self) -> dict[str, str]:
         """What gave the model's impedance, for the traces' attributes."""
