@@ -108,7 +108,8 @@ def thread_solves() -> int:
     return getattr(_thread, "solves", 0)
 
 
-def _count(n: int) -> None:
+def count(n: int) -> None:
+    """Count ``n`` solves for the process and the calling thread."""
     stats["solves"] += n
     _thread.solves = thread_solves() + n
 
@@ -235,7 +236,7 @@ def solve(setup: Setup, inputs: list[dict[str, float]], read: Read, *, sensitivi
         built(setup, sensitivities=sensitivities)
     except Exception as exc:  # noqa: BLE001 - a setup that cannot be built is data
         return [failed(f"build failed: {type(exc).__name__}: {exc}", SolveStatus.ERROR) for _ in inputs]
-    _count(len(inputs))
+    count(len(inputs))
     if setup.experiment is not None:
         return [_experiment(setup, one, read) for one in inputs]
     try:

@@ -233,7 +233,7 @@ def test_unsupported_models_are_errors(discharge):
     assert "from pybamm.lead_acid: sweepfit has the pybamm.lithium_ion models" in problems(lead_acid)
     eis = iws.objectives.EIS(data_input=discharge, options={"model": pybamm.lithium_ion.SPM()})
     config = iws.Pipeline(elements={"fit": iws.DataFit(objectives={"eis": eis}, parameters={"R0": diffusivity()})})
-    assert "sweepfit's EIS fits an equivalent circuit" in problems(config.to_config())
+    assert "unknown parameter of Chen2020 'R0'" in problems(config.to_config())  # a model's EIS: its parameters
 
 
 def test_ocp_from_half_cell_data_and_an_ocp_half_cell_fit_from_ionworks_schema(tmp_path):
