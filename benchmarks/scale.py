@@ -114,7 +114,9 @@ def cluster(workers: int, separate: bool, logs: Path) -> Iterator[tuple[object, 
     from orchestrator.monitor import free_port
 
     address = f"tcp://127.0.0.1:{free_port()}"
-    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": str(
+    here = str(Path(__file__).resolve().parent)  # the probes' functions live in de_fit.py, beside this file
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])),
+           "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": str(
         worker_config()["distributed"]["worker"]["profile"]["enabled"])}
     with open(logs / f"dask-{workers}.log", "w") as log:
         procs = [subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port",
@@ -236,9 +238,11 @@ def measure(workers: int, args, frame, csv: Path, tmp: Path) -> Point:
 class Model:
     """Calibrated on one measured point (``at``): every other figure scales from it.
 
-    sweep: wall = fixed + max(ceil(chunks / W) * (chunk * solve + per_chunk), chunks * task)
-    fit:   generation = ceil(chunks / W) * ceil(P / chunks) * solve_fit + floor(chunks) + rest
-    where ``floor(c)`` is Dask's round trip of c chunks (a + b c, measured) and ``rest`` the fit's
+    sweep: wall = fixed + max(ceil(chunks / W) * (chunk * solve * W / cores + per_chunk), chunks * task)
+    fit:   generation = ceil(chunks / W) * ceil(P / chunks) * solve_fit * W / cores + floor(chunks) + rest
+    where ``cores`` is how many cores' worth of solving the machine gives W threads: the one-process
+    baseline's speed-up from ``at`` to W threads, measured in the same run (W on dedicated cores; less on
+    a machine others are using),    where ``floor(c)`` is Dask's round trip of c chunks (a + b c, measured) and ``rest`` the fit's
     own per-generation work (the optimizer's step, evaluation records): overhead less floor at ``at``.
     """
 
@@ -266,17 +270,19 @@ class Model:
         return cls(solve, per_chunk, at.sweep_s - at.sweep_solve_s, at.task_s, solve_fit,
                    max(at.fit_overhead_s - floor_at, 0.0), float(a), float(max(b, 0.0)))
 
-    def sweep_rate(self, workers: int, points: int, chunk: int, task: float | None = None) -> float:
+    def sweep_rate(self, workers: int, points: int, chunk: int, task: float | None = None,
+                   cores: float | None = None) -> float:
         chunks = math.ceil(points / chunk)
-        busy = math.ceil(chunks / workers) * (chunk * self.solve + self.per_chunk)
+        slower = workers / (cores or workers)
+        busy = math.ceil(chunks / workers) * (chunk * self.solve * slower + self.per_chunk)
         return points / (self.fixed + max(busy, chunks * (self.task if task is None else task)))
 
-    def generation(self, workers: int, chunks: int) -> float:
-        return (math.ceil(chunks / workers) * math.ceil(POPULATION / chunks) * self.solve_fit
-                + self.floor_a + self.floor_b * chunks + self.rest)
+    def generation(self, workers: int, chunks: int, cores: float | None = None) -> float:
+        return (math.ceil(chunks / workers) * math.ceil(POPULATION / chunks) * self.solve_fit * workers
+                / (cores or workers) + self.floor_a + self.floor_b * chunks + self.rest)
 
-    def fit_rate(self, workers: int, chunks: int) -> float:
-        return POPULATION / self.generation(workers, chunks)
+    def fit_rate(self, workers: int, chunks: int, cores: float | None = None) -> float:
+        return POPULATION / self.generation(workers, chunks, cores)
 
 
 def report(measured: list[Point], args) -> None:
@@ -302,13 +308,16 @@ def report(measured: list[Point], args) -> None:
           f"{model.per_chunk * 1e3:.1f} ms, sweep start {model.fixed:.2f} s, scheduler {model.task * 1e3:.3f} ms/task; "
           f"fit {model.solve_fit * 1e3:.2f} ms/candidate, round trip {model.floor_a * 1e3:.1f} ms + "
           f"{model.floor_b * 1e3:.2f} ms/chunk, other {model.rest * 1e3:.1f} ms/generation")
-    print(f"{'W':>6} {'sweep pred':>10} {'measured':>9} {'err':>6} | {'fit pred':>8} {'measured':>9} {'err':>6}")
+    print(f"{'W':>6} {'cores':>5} {'sweep pred':>10} {'measured':>9} {'err':>6} | {'fit pred':>8} {'measured':>9} "
+          f"{'err':>6}")
     for p in measured:
-        sweep = model.sweep_rate(p.workers, p.points, p.chunk, p.task_s)
-        fit = model.fit_rate(p.workers, p.chunks_per_generation)
+        cores = min(one.base_sweep_s / p.base_sweep_s * one.workers, p.workers)
+        sweep = model.sweep_rate(p.workers, p.points, p.chunk, p.task_s, cores)
+        fit = model.fit_rate(p.workers, p.chunks_per_generation, cores)
         m_sweep, m_fit = p.points / p.sweep_s, p.fit_solves / p.fit_s
-        print(f"{p.workers:>6} {sweep:>10.1f} {m_sweep:>9.1f} {sweep / m_sweep - 1:>+6.0%} | {fit:>8.1f} "
+        print(f"{p.workers:>6} {cores:>5.2f} {sweep:>10.1f} {m_sweep:>9.1f} {sweep / m_sweep - 1:>+6.0%} | {fit:>8.1f} "
               f"{m_fit:>9.1f} {fit / m_fit - 1:>+6.0%}")
+    print("  cores: the one-process baseline's speed-up with W threads, measured here (the cores W workers get)")
     print("\nprediction (ideal cores; the scheduler's per-task cost as measured at the largest W):")
     task = measured[-1].task_s
     print(f"{'W':>6} {'sweep/s':>9} {'eff':>5} {'chunk':>6} {'chunk s':>7} | {'fit/s':>7} {'eff':>5} "
