@@ -285,7 +285,7 @@ class Model:
         return POPULATION / self.generation(workers, chunks, cores)
 
 
-def report(measured: list[Point], args) -> None:
+def report(measured: list[Point]) -> None:
     one = measured[0]
     print(f"\n{'W':>4} {'start s':>8} {'task ms':>8} | {'sweep/s':>8} {'eff1':>5} {'vs base':>7} {'base/s':>8} "
           f"{'chunk':>5} | {'fit/s':>7} {'eff1':>5} {'vs base':>7} {'base/s':>7} {'ovh/gen ms':>10} {'floor ms':>8}")
@@ -377,7 +377,7 @@ def main() -> None:
         for w in counts:
             measured.append(measure(w, args, frame, csv, tmp))
             print(f"  W={w} done", flush=True)
-    report(measured, args)
+    report(measured)
 
 
 if __name__ == "__main__":
