@@ -18,6 +18,7 @@ object in the package (functions from a user's ``__main__`` arrive with fresh gl
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -204,7 +205,7 @@ def _build(setup: Setup) -> Any:
 
     model = MODELS[setup.model](dict(setup.model_options))
     values = parameter_values_for(setup)
-    options = {"num_threads": setup.threads, "compile": setup.compile,
+    options = {"num_threads": setup.threads, "compile": _compiles(setup),
                # Failures are kept as data with their reason; SUNDIALS need not also print them.
                "silence_sundials_errors": True,
                "num_steps_no_progress": int(config.get("solve.no-progress-steps")),
@@ -219,6 +220,15 @@ def _build(setup: Setup) -> Any:
     sim = pybamm.Simulation(model, parameter_values=values, solver=solver)
     sim.build()
     return sim.built_model, sim.solver
+
+
+def _compiles(setup: Setup) -> bool:
+    """Whether PyBaMM compiles this build: asked for, and its compiler (gcc on PATH) is there; without it
+    the build runs uncompiled (PyBaMM would fail every solve), and says so in the worker's log."""
+    if setup.compile and shutil.which("gcc") is None:
+        logging.getLogger(__name__).warning("sweepfit.solve.compile is on but gcc is not on PATH: solving uncompiled")
+        return False
+    return setup.compile
 
 
 def solve(setup: Setup, inputs: list[dict[str, float]], read: Read, *, sensitivities: bool = False) -> list[Outcome]:

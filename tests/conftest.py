@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import dask.config
 import pytest
+
+# Compiling each distinct model costs 1-2 s of gcc on a cold cache (a fresh CI machine) and tests solve
+# few points per model: the suite solves uncompiled (tests/test_compiled.py checks compiled solves);
+# the environment variable reaches the `dask worker` processes tests start.
+os.environ["DASK_SWEEPFIT__SOLVE__COMPILE"] = "false"
+dask.config.set({"sweepfit.solve.compile": False})
 
 pytest_plugins = ["tests.slurm_fixture"]
 
