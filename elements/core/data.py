@@ -35,8 +35,8 @@ from pydantic import (
 
 from elements.core.registry import Registry
 
-__all__ = ["DATA_SOURCES", "in_store", "store_of", "TIME_SERIES", "DataError", "DataOptions", "DataSpec", "Measurement", "SourceLoader",
-           "load_measurements", "normalise", "register_source"]
+__all__ = ["DATA_SOURCES", "TIME_SERIES", "DataError", "DataOptions", "DataSpec", "Measurement", "SourceLoader",
+           "in_store", "load_measurements", "normalise", "register_source", "store_of"]
 
 TIME, VOLTAGE, CURRENT, STEP = "Time [s]", "Voltage [V]", "Current [A]", "Step"
 TIME_SERIES = (TIME, VOLTAGE, CURRENT)  # what a current-driven objective needs
