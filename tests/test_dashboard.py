@@ -105,7 +105,8 @@ def test_dashboard_shows_the_running_fit_and_sweep_with_metrics(browser, tmp_pat
         latest = grown(page, best_cost, "best_cost", len(first))  # the fit's generations arrive
         stored = _element(run_id, store, "fit")["progress"]["best_cost"]
         assert latest == pytest.approx(stored[: len(latest)])  # the current best cost is the store's
-        assert "fit: running  generation " in page.evaluate(RENDERED_JS)["text"]
+        _until("the fit's status line on the page",  # a Div renders its text after its styles
+               lambda: "fit: running  generation " in page.evaluate(RENDERED_JS)["text"], timeout=30)
 
         runs = browser.new_page()  # the runs page, in a second tab
         runs.goto(f"{base}/individual-sweepfit-runs")
