@@ -1,8 +1,9 @@
 """`array_data_fit`: the same fit, separately for each key of ``objectives`` (ionworks' ``ArrayDataFit``).
 
-Keys are values of an independent variable (a temperature, a state of charge) or names, each with
-its own objective; an objective whose ``data`` is ``folder:DIR`` gives one key per file (the file
-name without its suffix). Every other field is data_fit's.
+Keys are values of an independent variable (a temperature, a state of charge), pairs of them
+(``"0.9, 25"``: a SOC and a temperature) or names, each with its own objective; an objective
+whose ``data`` is ``folder:DIR`` gives one key per file (the file name without its suffix). Every
+other field is data_fit's.
 
 Two ways to run, picked by the optimizer:
 
@@ -21,9 +22,9 @@ Two ways to run, picked by the optimizer:
 
 Costs are the objectives' own, times their weight. ``initial_guess_sampler`` does not apply to
 ``LevenbergMarquardt``, which draws its own starts. Per-key values do not flow to later elements
-as the parameters' own values (they are not one value per name); where every key is a number, the
-per-key fits pass on each parameter as a table over the keys named ``"<element>/<parameter>"``, for a
-calculation such as ``ECMTables`` to assemble.
+as the parameters' own values (they are not one value per name); where every key is a number (or a
+pair of numbers), the per-key fits pass on each parameter as a table over the keys (a grid over the
+pairs) named ``"<element>/<parameter>"``, for a calculation such as ``ECMTables`` to assemble.
 """
 
 from __future__ import annotations
@@ -55,8 +56,12 @@ class ArrayDataFitSpec(DataFitSpec):
     @field_validator("objectives", mode="before")
     @classmethod
     def _keys_as_text(cls, value: Any) -> Any:
-        # YAML reads `298.15:` as a number; the stored spec (JSON) as text: text throughout.
-        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+        # YAML reads `298.15:` as a number; the stored spec (JSON) as text: text throughout, a pair
+        # (a SOC and a temperature, as a Python tuple) as "0.9, 25".
+        def text(key: Any) -> str:
+            return ", ".join(map(str, key)) if isinstance(key, tuple) else str(key)
+
+        return {text(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
     def fit_problems(self) -> list[dict[str, frozenset[str]]]:
         """Each key is a fit problem of its own."""

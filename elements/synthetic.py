@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +10,7 @@ import pandas as pd
 
 from elements import engine
 from elements.models import MODELS, parameter_values
-from elements.values import apply, table
+from elements.values import apply, grid_table, table
 
 SOC_GRID = np.linspace(0.0, 1.0, 11)
 
@@ -70,6 +70,27 @@ def two_rc_cell(*, resistance_scale: float = 1.0) -> dict[str, dict[str, Any]]:
     return {name: table(soc, y, argument="SoC") for name, y in found.items()}
 
 
+def two_rc_grid(scales: Mapping[float, float]) -> dict[str, dict[str, Any]]:
+    """:func:`two_rc_cell` at each temperature [°C] of ``scales``, its resistances times the scale there
+    and its capacitances over it, as grids over (``SoC``, ``Cell temperature [degC]``); between the
+    temperatures the ECM interpolates linearly. The time constants stay those of ``two_rc_cell``, so an
+    HPPC test's rests (:func:`synthetic_hppc`) relax the slow pair at every temperature.
+
+    Examples
+    --------
+    >>> grid = two_rc_grid({25.0: 1.0, 0.0: 2.5})
+    >>> grid["R0 [Ohm]"]["x"][1], round(grid["R0 [Ohm]"]["y"][6][0], 6), round(grid["C2 [F]"]["y"][6][0])
+    ([0.0, 25.0], 0.025, 3000)
+    """
+    temperatures = sorted(scales)
+    cells = [two_rc_cell(resistance_scale=scales[t]) for t in temperatures]
+    for cell, t in zip(cells, temperatures):
+        for name in ("C1 [F]", "C2 [F]"):
+            cell[name]["y"] = [y / scales[t] for y in cell[name]["y"]]
+    return {name: grid_table([SOC_GRID, temperatures], np.column_stack([cell[name]["y"] for cell in cells]),
+                             arguments=["SoC", "Cell temperature [degC]"]) for name in cells[0]}
+
+
 def synthetic_ecm(
     *,
     values: dict[str, Any],
@@ -85,8 +106,8 @@ def synthetic_ecm(
     """An equivalent circuit's voltage (PyBaMM's Thevenin, isothermal at ``temperature`` [K]) for a
     measured ``current`` [A] on ``time`` [s], linear between samples as a fit drives it, plus Gaussian noise.
 
-    ``values`` are the circuit's (``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ..., numbers or tables over
-    ``SoC``: :func:`elements.values.table`), over PyBaMM's ``ECM_Example``.
+    ``values`` are the circuit's (``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ..., numbers, tables over
+    ``SoC`` or grids over ``SoC`` and temperature: :mod:`elements.values`), over PyBaMM's ``ECM_Example``.
 
     Examples
     --------

@@ -2,7 +2,9 @@
 the initial SOC.
 
 Values pass between elements as JSON-ready numbers, as a **table** ``{"x": [...], "y": [...]}`` (an
-OCP from data), which becomes a PyBaMM Interpolant of the function's first argument, or as a
+OCP from data), which becomes a PyBaMM Interpolant of the function's first argument, as a **grid**
+``{"x": [[...], [...]], "y": [[...], ...], "arguments": [...]}`` (an ECM's R0 over SOC and
+temperature), a 2-D PyBaMM Interpolant of the two arguments it names, or as a
 **function** in PyBaMM's own serialised form (what ``ParameterValues.to_json()`` and ionworks-schema
 write: ``{"name": ..., "func_name": ..., "func_args": [...], "children": [...], "$type": ...}``), read
 back with PyBaMM's serialiser. Being plain JSON, all three are stored and hashed as they are written.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import numbers
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,27 +61,80 @@ def table(
     return found if argument is None else {**found, "argument": argument}
 
 
+def grid_table(
+    axes: Sequence[Iterable[float]], y: Any, *, interpolator: str = "linear", arguments: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """A function of two arguments tabulated on a grid: ``y[i][j]`` at ``(axes[0][i], axes[1][j])``,
+    plain JSON (NaN where a knot has no value). ``arguments`` names what each axis is, from
+    :data:`ARGUMENTS`, in the axes' order.
+
+    Examples
+    --------
+    >>> grid_table([[0.1, 0.9], [0, 25]], [[0.03, 0.02], [0.025, 0.01]], arguments=["SoC", "Cell temperature [degC]"])
+    {'x': [[0.1, 0.9], [0.0, 25.0]], 'y': [[0.03, 0.02], [0.025, 0.01]], 'interpolator': 'linear', \
+'arguments': ['SoC', 'Cell temperature [degC]']}
+    """
+    found = {"x": [[float(v) for v in axis] for axis in axes],
+             "y": [[float(v) for v in row] for row in np.asarray(y, dtype=float)], "interpolator": interpolator}
+    return found if arguments is None else {**found, "arguments": list(arguments)}
+
+
+def key_numbers(key: str) -> tuple[float, ...] | None:
+    """An array fit's key as numbers: ``"0.9"`` one, ``"0.9, 25"`` (or ``"0.9/25"``) two; None for a name.
+
+    Examples
+    --------
+    >>> key_numbers("0.9, 25"), key_numbers("25C")
+    ((0.9, 25.0), None)
+    """
+    try:
+        return tuple(float(part) for part in re.split(r"[,/]", key))
+    except ValueError:
+        return None
+
+
 def per_key(element: str, keys: Iterable[str], names: Iterable[str], values: np.ndarray) -> dict[str, Any]:
     """An ``array_data_fit``'s per-key results as tables over its keys, ``"<element>/<name>"`` each, for a
-    calculation to assemble (:mod:`elements.calculations.ecm_tables`); none unless every key is a
-    number. ``values`` has one row per key, one column per name; rows with a non-finite value are left out.
+    calculation to assemble (:mod:`elements.calculations.ecm_tables`): over one number where every key
+    is one (a SOC), a grid where every key is a pair (``"0.9, 25"``: a SOC and a temperature); none
+    otherwise. ``values`` has one row per key, one column per name; a row with a non-finite value is
+    left out of a table, and is NaN in a grid.
 
     Examples
     --------
     >>> per_key("pulses", ["0.9", "0.5"], ["R0 [Ohm]"], np.array([[0.011], [0.010]]))
     {'pulses/R0 [Ohm]': {'x': [0.5, 0.9], 'y': [0.01, 0.011], 'interpolator': 'linear'}}
+    >>> per_key("pulses", ["0.9, 0", "0.9, 25"], ["R0 [Ohm]"], np.array([[0.02], [0.01]]))["pulses/R0 [Ohm]"]["y"]
+    [[0.02, 0.01]]
     """
-    try:
-        x = np.array([float(k) for k in keys])
-    except ValueError:
+    found = [key_numbers(k) for k in keys]
+    sizes = {None if f is None else len(f) for f in found}
+    if sizes == {1}:
+        x = np.array([f[0] for f in found])
+        order = np.argsort(x)
+        kept = order[np.all(np.isfinite(values[order]), axis=1)]
+        return {f"{element}/{name}": table(x[kept], values[kept, j]) for j, name in enumerate(names)}
+    if sizes != {2}:
         return {}
-    order = np.argsort(x)
-    kept = order[np.all(np.isfinite(values[order]), axis=1)]
-    return {f"{element}/{name}": table(x[kept], values[kept, j]) for j, name in enumerate(names)}
+    points = np.array(found)
+    axes = [np.unique(points[:, 0]), np.unique(points[:, 1])]
+    at = tuple(np.searchsorted(axis, points[:, i]) for i, axis in enumerate(axes))
+    tables = {}
+    for j, name in enumerate(names):
+        y = np.full((len(axes[0]), len(axes[1])), np.nan)
+        y[at] = values[:, j]
+        tables[f"{element}/{name}"] = grid_table(axes, y)
+    return tables
 
 
 def is_table(value: Any) -> bool:
+    """Whether ``value`` is a table or a grid (:func:`table`, :func:`grid_table`)."""
     return isinstance(value, Mapping) and {"x", "y"} <= set(value)
+
+
+def is_grid(value: Any) -> bool:
+    """Whether ``value`` is a table over two arguments (:func:`grid_table`)."""
+    return is_table(value) and len(value["x"]) > 0 and isinstance(value["x"][0], (list, tuple, np.ndarray))
 
 
 def is_serialised(value: Any) -> bool:
@@ -198,9 +253,11 @@ def _as_value(name: str, value: Any) -> Any:
 
 def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
     """A table as a function of its ``argument`` (by default the first: an OCP's stoichiometry), the
-    others ignored."""
+    others ignored; a grid as a function of its two ``arguments``."""
     import pybamm
 
+    if is_grid(found):
+        return _grid_interpolant(name, found)
     x, y = np.asarray(found["x"], dtype=float), np.asarray(found["y"], dtype=float)
     interpolator = found.get("interpolator", "linear")
     argument = found.get("argument")
@@ -213,6 +270,43 @@ def _interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
         return pybamm.Interpolant(x, y, args[position], name=name, interpolator=interpolator)
 
     return tabulated
+
+
+def _grid_interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]:
+    """A grid as a 2-D PyBaMM Interpolant of the two arguments it names (bilinear or cubic), checked
+    when the model calls it: an array fit's per-key grids pass through parameter sets unnamed and unused."""
+    import pybamm
+
+    axes = tuple(np.asarray(axis, dtype=float) for axis in found["x"])
+    y = np.asarray(found["y"], dtype=float)
+    arguments = list(found.get("arguments") or [])
+    interpolator = found.get("interpolator", "linear")
+    label = re.sub(r"\W+", "_", name).strip("_")
+
+    def tabulated(*args: Any) -> Any:
+        if len(args) < 2:  # the open-circuit voltage: a function of the SOC alone
+            raise ValueError(f"{name!r} is a function of the SOC alone in PyBaMM's ECM, not of {arguments}: a "
+                             "grid over SOC and temperature fits the circuit's R0, R1, C1, ... (PyBaMM's "
+                             "entropic change carries the open-circuit voltage's temperature)")
+        _check_grid(name, axes, y, arguments)
+        return pybamm.Interpolant(axes, y, [args[ARGUMENTS[a]] for a in arguments], name=label,
+                                  interpolator=interpolator)
+
+    return tabulated
+
+
+def _check_grid(name: str, axes: tuple[np.ndarray, ...], y: np.ndarray, arguments: list[str]) -> None:
+    """ValueError for a grid PyBaMM cannot interpolate: arguments, shape, and knots without a value."""
+    if len(axes) != 2 or len(arguments) != 2 or len(set(arguments)) != 2 or not set(arguments) <= set(ARGUMENTS):
+        raise ValueError(f"the grid for {name!r} has {len(axes)} axes and arguments {arguments}; a grid needs "
+                         f"arguments: two of {sorted(ARGUMENTS)}, one for each axis, in the axes' order")
+    if y.shape != tuple(len(axis) for axis in axes):
+        raise ValueError(f"the grid for {name!r} has y of shape {y.shape} over axes of {[len(a) for a in axes]} "
+                         "knots; y[i][j] is the value at (x[0][i], x[1][j])")
+    holes = [(float(axes[0][i]), float(axes[1][j])) for i, j in zip(*np.nonzero(~np.isfinite(y)))]
+    if holes:
+        raise ValueError(f"the grid for {name!r} has no value at {len(holes)} knot(s) {holes[:5]} of "
+                         f"({', '.join(arguments)}); PyBaMM interpolates a full grid: give every knot a value")
 
 
 def _scaled(base: str, original: Any, factor: Any) -> Any:
@@ -242,5 +336,6 @@ def _windows(values: Any, options: Any) -> dict[str, tuple[float, float]]:
     return {"negative": (float(x0), float(x100)), "positive": (float(y0), float(y100))}
 
 
-__all__ = ["ARGUMENTS", "FACTOR", "SOC_SCALES", "apply", "deserialised", "factor_of", "is_function", "is_serialised",
-           "is_table", "name_problems", "per_key", "replaced_functions", "serialised", "table"]
+__all__ = ["ARGUMENTS", "FACTOR", "SOC_SCALES", "apply", "deserialised", "factor_of", "grid_table", "is_function",
+           "is_grid", "is_serialised", "is_table", "key_numbers", "name_problems", "per_key", "replaced_functions",
+           "serialised", "table"]

@@ -1,4 +1,5 @@
-"""Pulse by pulse: an HPPC test's pulses fitted as keys of an array_data_fit and assembled into tables over SOC."""
+"""Pulse by pulse: an HPPC test's pulses fitted as keys of an array_data_fit and assembled into tables over SOC,
+and over SOC and temperature."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 import orchestrator
-from elements.synthetic import SOC_GRID, synthetic_hppc, two_rc_cell
+from elements.synthetic import SOC_GRID, synthetic_hppc, two_rc_cell, two_rc_grid
 from orchestrator.figures import element_figures
 from tests.conftest import DATA, run_serially
 
@@ -67,6 +68,55 @@ def test_per_pulse_fits_recover_the_circuit_over_soc_and_assemble_into_its_table
     quick = np.array(info["elements"]["steps"]["parameters"]["R0 [Ohm]"]["y"])[::-1]
     r0 = np.interp(SOCS, GRID, TRUTH["R0 [Ohm]"])
     assert np.all((quick > r0) & (quick < r0 + np.interp(SOCS, GRID, TRUTH["R1 [Ohm]"]) * (1 - np.exp(-0.2))))
+
+
+SCALES = {25.0: 1.0, 10.0: 1.5, 0.0: 2.5}  # °C: the resistances' scale there (a colder cell resists more)
+SCALE_POWER = {"R0 [Ohm]": 1, "R1 [Ohm]": 1, "C1 [F]": -1, "R2 [Ohm]": 1, "C2 [F]": -1}  # see two_rc_grid
+
+
+@pytest.fixture(scope="module")
+def hppc_by_temperature(tmp_path_factory: pytest.TempPathFactory) -> dict[float, Path]:
+    """The 2-RC cell's HPPC test at ten SOCs at each temperature, its parameters grids over SOC and temperature."""
+    folder = tmp_path_factory.mktemp("hppc_by_temperature")
+    grid = two_rc_grid(SCALES)
+    paths = {}
+    for celsius in SCALES:
+        paths[celsius] = folder / f"hppc_{celsius:g}C.csv"
+        synthetic_hppc(values=grid, socs=SOCS, capacity=5.0, temperature=273.15 + celsius).to_csv(paths[celsius],
+                                                                                                     index=False)
+    return paths
+
+
+def test_per_pulse_fits_over_soc_and_temperature_assemble_into_2d_tables(hppc_by_temperature, tmp_path):
+    spec = pipeline(hppc_by_temperature[25.0], SOCS)
+    fit = spec["elements"]["pulses"]
+    fit["objectives"] = {f"{s}, {celsius:g}": {**fit["objectives"][str(s)], "data": f"file:{path}"}
+                         for celsius, path in hppc_by_temperature.items() for s in SOCS}
+    spec["elements"] = {"pulses": fit, "tables": {**spec["elements"]["tables"],
+                                                  "argument": ["SoC", "Cell temperature [degC]"]}}
+    info = run_serially(spec, tmp_path)
+    assert info["status"] == "completed", info
+    fits = orchestrator.open_run(info["run_id"], tmp_path)["pulses"].to_dataset()
+    keys = [tuple(map(float, k.split(", "))) for k in fits["key"].values]
+    assert len(keys) == 30
+    tables = info["elements"]["tables"]["parameters"]
+    stored = orchestrator.open_run(info["run_id"], tmp_path)["tables"].to_dataset()
+    assert stored["R0 [Ohm]"].dims == ("soc", "temperature")
+    for j, name in enumerate(fits["parameter"].values):
+        truth = np.array([np.interp(s, GRID, TRUTH[name]) * SCALES[c] ** SCALE_POWER[name] for s, c in keys])
+        if name in ("R0 [Ohm]", "R1 [Ohm]", "C1 [F]"):
+            np.testing.assert_allclose(fits["best_x"].values[:, j], truth, rtol=0.02, err_msg=name)
+        found = tables[name]
+        assert found["arguments"] == ["SoC", "Cell temperature [degC]"]
+        assert found["x"] == [sorted(SOCS.tolist()), sorted(SCALES)]
+        # every knot of the assembled table is that key's own result
+        at = {(s, c): found["y"][found["x"][0].index(s)][found["x"][1].index(c)] for s, c in keys}
+        assert [at[k] for k in keys] == fits["best_x"].values[:, j].tolist()
+        np.testing.assert_array_equal(stored[name].values, np.array(found["y"]))
+    drawn = element_figures(info["run_id"], "tables", store=tmp_path)["tables"]
+    panels = [ax for ax in drawn.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == sorted(TRUTH)
+    assert all(len(ax.get_lines()) == len(SCALES) for ax in panels)  # a line per temperature
 
 
 @pytest.mark.slow

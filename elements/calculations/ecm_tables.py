@@ -1,5 +1,6 @@
 """Equivalent-circuit tables over SOC: quick ones from an HPPC test's rests and steps
-(``HPPCTables``), and the per-pulse fits of an ``array_data_fit`` assembled (``ECMTables``)."""
+(``HPPCTables``), and the per-pulse fits of an ``array_data_fit`` assembled (``ECMTables``), over
+SOC or over SOC and temperature."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from elements import ecm
 from elements.calculations import CALCULATIONS, CalculationSpec
@@ -17,7 +18,7 @@ from elements.core.status import Summary
 from elements.element import Result
 from elements.pulses import chosen_pulses, pulse_bounds
 from elements.schema import ModelSpec, ParameterSetName
-from elements.values import is_table, table
+from elements.values import grid_table, is_grid, is_table, table
 
 OCV, R0 = "Open-circuit voltage [V]", "R0 [Ohm]"
 
@@ -90,25 +91,42 @@ class HPPCTables(_EcmCalculation):
                                       values={"R0 [Ohm] mean": float(r0_mean.mean())}))
 
 
+ARGUMENT = Literal["SoC", "Cell temperature [degC]"]
+DIMS = {"SoC": "soc", "Cell temperature [degC]": "temperature"}  # the dataset's dimension for each argument
+
+
 @CALCULATIONS.register("ECMTables")
 class ECMTables(_EcmCalculation):
-    """The per-key results of the ``array_data_fit`` named ``fit`` (keys: SOCs) as tables over ``argument``.
+    """The per-key results of the ``array_data_fit`` named ``fit`` as tables over ``argument``.
 
     That fit passes each fitted parameter on as ``"<fit>/<parameter>"``, a table over its keys
     (:func:`elements.values.per_key`); this makes each one the parameter's own table, which the
-    ECM evaluates at its ``SoC`` (or cell temperature, for keys in °C): ``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ...
-    ``parameters`` picks some; by default all of them.
+    ECM evaluates: ``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ... ``parameters`` picks some; by default all.
+    Keys that are numbers are the ``argument``: the ``SoC`` (or the cell temperature, for keys in °C).
+    Keys that are pairs (``"0.9, 25"``) make 2-D tables: ``argument`` then names both parts in the
+    keys' order (``[SoC, Cell temperature [degC]]``), and every SOC needs a result at every temperature.
 
     Examples
     --------
     >>> ECMTables(element_type="calculation", calculation="ECMTables", fit="pulses").argument
     'SoC'
+    >>> ECMTables(element_type="calculation", calculation="ECMTables", fit="pulses",
+    ...           argument=["SoC", "Cell temperature [degC]"]).argument
+    ['SoC', 'Cell temperature [degC]']
     """
 
     calculation: Literal["ECMTables"]
-    fit: str = Field(description="the name of the array_data_fit element whose keys are SOCs")
+    fit: str = Field(description="the name of the array_data_fit element whose keys are SOCs (or SOC, temperature)")
     parameters: list[str] | None = None
-    argument: Literal["SoC", "Cell temperature [degC]"] = "SoC"
+    argument: ARGUMENT | list[ARGUMENT] = Field("SoC", description="what the keys are: one argument, or two for pairs")
+
+    @field_validator("argument")
+    @classmethod
+    def _two_different(cls, value: Any) -> Any:
+        if isinstance(value, list) and (len(value) != 2 or len(set(value)) != 2):
+            raise ValueError(f"argument {value} must name the two parts of a key, each once: "
+                             "[SoC, Cell temperature [degC]] or [Cell temperature [degC], SoC]")
+        return value
 
     def derive_from(self, upstream: dict[str, Any], values: Any, base_dir: Path) -> Result:
         prefix = f"{self.fit}/"
@@ -118,12 +136,50 @@ class ECMTables(_EcmCalculation):
         missing = [name for name in wanted if name not in found]
         if not found or missing:
             raise ValueError(f"ECMTables: no per-key result {missing or ''} of an array_data_fit named {self.fit!r} "
-                             f"(one with numbers as keys, before this element); found: {sorted(found)}")
+                             f"(one with numbers or pairs of numbers as keys, before this element); found: "
+                             f"{sorted(found)}")
+        pairs = is_grid(found[wanted[0]])
+        if pairs != isinstance(self.argument, list):
+            keys, fix = (("pairs of numbers ('0.9, 25')", "[SoC, Cell temperature [degC]], in the keys' order")
+                         if pairs else ("numbers", "SoC or Cell temperature [degC]"))
+            raise ValueError(f"ECMTables: the keys of {self.fit!r} are {keys}, but argument is {self.argument!r}; "
+                             f"set argument to {fix}")
+        if pairs:
+            return self._grids({name: found[name] for name in wanted})
         tables = {name: table(found[name]["x"], found[name]["y"], interpolator=self.interpolator,
                               argument=self.argument) for name in wanted}
         grid = np.unique(np.concatenate([t["x"] for t in tables.values()]))
-        dim = "soc" if self.argument == "SoC" else "temperature"
+        dim = DIMS[self.argument]
         ds = xr.Dataset({name: (dim, np.interp(grid, t["x"], t["y"], left=np.nan, right=np.nan))
                          for name, t in tables.items()}, coords={dim: grid}, attrs={"argument": self.argument})
         return Result(parameters=tables, datasets={"": ds},
                       summary=Summary(counts={"tables": len(tables), "knots": len(grid)}))
+
+    def _grids(self, found: dict[str, dict[str, Any]]) -> Result:
+        """2-D tables over both parts of the keys, each stored on (soc, temperature)."""
+        if self.interpolator == "pchip":
+            raise ValueError("ECMTables: interpolator 'pchip' is 1-D only in PyBaMM; a table over SOC and "
+                             "temperature takes 'linear' or 'cubic'")
+        dims = [DIMS[a] for a in self.argument]
+        holes = {name: [k for k, ok in zip(_knots(t), np.isfinite(np.asarray(t["y"], dtype=float)).ravel()) if not ok]
+                 for name, t in found.items()}
+        holes = {name: knots for name, knots in holes.items() if knots}
+        if holes:
+            name, knots = next(iter(holes.items()))
+            raise ValueError(f"ECMTables: {self.fit!r} has no result for {name!r} at {len(knots)} key(s) "
+                             f"({', '.join(self.argument)}) {knots[:5]}; a table over both needs every SOC at every "
+                             "temperature: fit those keys again, or leave that SOC out at every temperature")
+        tables = {name: grid_table(t["x"], t["y"], interpolator=self.interpolator, arguments=self.argument)
+                  for name, t in found.items()}
+        ds = xr.merge([xr.DataArray(np.asarray(t["y"]), coords=dict(zip(dims, t["x"], strict=True)), dims=dims,
+                                    name=name) for name, t in tables.items()])
+        ds = ds.transpose("soc", "temperature")
+        ds.attrs["argument"] = list(self.argument)
+        return Result(parameters=tables, datasets={"": ds},
+                      summary=Summary(counts={"tables": len(tables), "socs": ds.sizes["soc"],
+                                              "temperatures": ds.sizes["temperature"]}))
+
+
+def _knots(grid: dict[str, Any]) -> list[tuple[float, float]]:
+    """A grid's knots in the order of its ``y`` flattened."""
+    return [(a, b) for a in grid["x"][0] for b in grid["x"][1]]

@@ -20,6 +20,7 @@ def over(ds: xr.Dataset) -> str | None:
 
 def tables(node: xr.Dataset | xr.DataTree) -> Figure:
     """Each value over the coordinate, one panel each: a table's knots, or an array fit's ``best_x`` per key.
+    A table over SOC and temperature is drawn over SOC, one line per temperature.
 
     Examples
     --------
@@ -30,10 +31,14 @@ def tables(node: xr.Dataset | xr.DataTree) -> Figure:
     if "best_x" in ds and "parameter" in ds.dims:  # an array fit: one panel per fitted parameter
         values = {str(p): ds["best_x"].sel(parameter=p) for p in ds["parameter"].values}
     else:
-        values = {str(n): ds[n] for n in ds.data_vars if ds[n].dims == (dim,) and np.issubdtype(ds[n].dtype, np.number)}
+        values = {str(n): ds[n] for n in ds.data_vars if ds[n].dims[:1] == (dim,) and ds[n].ndim <= 2
+                  and np.issubdtype(ds[n].dtype, np.number)}
     fig, axes = new_figure(*_grid(len(values)))
     for ax, (name, da) in zip(axes.flat, values.items()):
-        named(da, *quantity(name)).plot.line(ax=ax, x=dim, color=MODEL["color"], marker="o")
+        if da.ndim == 2:  # over SOC and temperature: a line per temperature
+            named(da, *quantity(name)).plot.line(ax=ax, x=dim, hue=da.dims[1], marker="o")
+        else:
+            named(da, *quantity(name)).plot.line(ax=ax, x=dim, color=MODEL["color"], marker="o")
         if log_scale(da.values):
             ax.set_yscale("log")
         ax.set_title(name)
