@@ -13,7 +13,7 @@ from elements.core import config
 from elements.objectives.current_driven import CurrentDriven
 from elements.objectives.pulse import Pulse
 from elements.objectives.resistance import Resistance
-from elements.values import table
+from elements.values import apply, grid_table, table
 from tests.conftest import run_serially
 
 TIME = np.arange(0.0, 601.0, 5.0)
@@ -81,6 +81,36 @@ def test_a_table_over_soc_is_what_the_model_uses():
                            ("R0 [Ohm]", "SoC"))
     np.testing.assert_allclose(found["R0 [Ohm]"], np.interp(found["SoC"], soc, r0), rtol=1e-12)
     assert np.ptp(found["SoC"]) > 0.03
+
+
+def test_a_table_over_soc_and_temperature_is_what_the_model_uses_as_the_cell_warms():
+    from scipy.interpolate import RegularGridInterpolator
+
+    soc, celsius = [0.0, 0.5, 1.0], [20.0, 25.0, 40.0]
+    r0 = [[0.004, 0.003, 0.001], [0.002, 0.0015, 0.0005], [0.003, 0.002, 0.001]]
+    grid = grid_table([soc, celsius], r0, arguments=["SoC", "Cell temperature [degC]"])
+    warming = {"Cell thermal mass [J/K]": 200.0, "Cell-jig heat transfer coefficient [W/K]": 0.5}
+    found = through_engine("lumped", {**SECOND_PAIR, **warming, "R0 [Ohm]": grid},
+                           ("R0 [Ohm]", "SoC", "Cell temperature [degC]"))
+    assert np.ptp(found["Cell temperature [degC]"]) > 1 and np.ptp(found["SoC"]) > 0.03  # both arguments move
+    expected = RegularGridInterpolator((soc, celsius), np.array(r0))(
+        np.column_stack([found["SoC"], found["Cell temperature [degC]"]]))
+    np.testing.assert_allclose(found["R0 [Ohm]"], expected, rtol=1e-9)
+
+
+def test_a_grid_the_model_cannot_take_is_an_error_naming_the_parameter():
+    values = pybamm.ParameterValues("ECM_Example")
+    at = (pybamm.Scalar(25.0), pybamm.Scalar(1.0), pybamm.Scalar(0.5))
+    holed = grid_table([[0.0, 1.0], [0.0, 25.0]], [[0.02, np.nan], [0.01, 0.01]],
+                       arguments=["SoC", "Cell temperature [degC]"])
+    apply(values, {"R0 [Ohm]": holed, "Open-circuit voltage [V]": {**holed, "y": [[3.0, 3.1], [4.0, 4.1]]}})
+    with pytest.raises(ValueError, match=r"'R0 \[Ohm\]' has no value at 1 knot\(s\) \[\(0.0, 25.0\)\]"):
+        values["R0 [Ohm]"](*at)
+    with pytest.raises(ValueError, match=r"'Open-circuit voltage \[V\]' is a function of the SOC alone"):
+        values["Open-circuit voltage [V]"](at[2])
+    apply(values, {"R1 [Ohm]": {**holed, "arguments": ["SoC"]}})
+    with pytest.raises(ValueError, match=r"'R1 \[Ohm\]' has 2 axes and arguments \['SoC'\]; a grid needs"):
+        values["R1 [Ohm]"](*at)
 
 
 def test_ionworks_ecm_config_is_read_and_its_other_options_are_errors_naming_them():
