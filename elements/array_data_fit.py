@@ -18,7 +18,9 @@ Two ways to run, picked by the optimizer:
   ``traces/<key>`` instead when the spectra's frequencies differ).
 - any other optimizer: each key is a data_fit of its own, one task per key (its populations
   evaluated in that task). The dataset lies on a ``key`` dimension (``best_x``, ``best_cost``,
-  ``success``, ``message``, ``nfev``) and each key's data_fit datasets are in ``fits/<key>``.
+  ``success``, ``message``, ``nfev``); every key's data_fit dataset is in ``fits`` and its traces in
+  ``traces``, stacked on ``key`` (:mod:`elements.stacking`; ``stacking.unstack(tree["<element>/fits"]
+  .to_dataset(), key)`` is one key's), or in ``fits/<key>`` where the keys' objectives differ in kind.
 
 Costs are the objectives' own, times their weight. ``initial_guess_sampler`` does not apply to
 ``LevenbergMarquardt``, which draws its own starts. Per-key values do not flow to later elements
@@ -40,7 +42,7 @@ import numpy as np
 import xarray as xr
 from pydantic import field_validator
 
-from elements import data_fit, values
+from elements import data_fit, stacking, values
 from elements.core.data import DataOptions, load_measurements
 from elements.core.status import Progress, Summary
 from elements.element import ELEMENTS, Context, ElementType, Result
@@ -284,14 +286,25 @@ def _per_key(spec: ArrayDataFitSpec, ctx: Context, found: list[Key]) -> Result:
         coords={"key": _coordinate(order), "parameter": names},
         attrs={"optimizer": spec.optimizer.type, "wall_s": wall},
     )
-    datasets = {"": ds}
-    for key in order:
-        for sub, child in results[key].datasets.items():
-            datasets[f"fits/{key}/{sub}" if sub else f"fits/{key}"] = child
+    datasets = {"": ds, **_fits(order, ds["key"].values, results)}
     counts = {"keys": len(found), "succeeded": int(ds["success"].sum()), "wall_s": round(wall, 3),
               "evaluations": int(ds["nfev"].sum())}
     per_key = values.per_key(ctx.name, order, names, ds["best_x"].values)
     return Result(parameters={**ctx.parameters, **per_key}, datasets=datasets, summary=Summary(counts=counts))
+
+
+def _fits(order: list[str], coordinate: np.ndarray, results: dict[str, Result]) -> dict[str, xr.Dataset]:
+    """Every key's data_fit datasets, stacked on ``key`` (``fits``, ``traces``: one zarr array per
+    variable for all keys, see :mod:`elements.stacking`); each key in ``fits/<key>`` where keys' datasets
+    differ in structure (objectives of different kinds)."""
+    # a key's traces are named after its objective, the key: "traces/<key>" -> "traces"
+    shared = [{(sub.removesuffix(f"/{key}") if sub.startswith("traces/") else sub) or "fits": child
+               for sub, child in results[key].datasets.items()} for key in order]
+    if all(found.keys() == shared[0].keys() for found in shared) and all(
+            stacking.stackable([found[sub] for found in shared]) for sub in shared[0]):
+        return {sub: stacking.stack([found[sub] for found in shared], coordinate) for sub in shared[0]}
+    return {f"fits/{key}/{sub}" if sub else f"fits/{key}": child
+            for key in order for sub, child in results[key].datasets.items()}
 
 
 ELEMENTS.register("array_data_fit", ElementType(ArrayDataFitSpec, run, inputs))

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 import orchestrator
+from elements.stacking import unstack
 from elements.synthetic import SOC_GRID, synthetic_hppc, two_rc_cell, two_rc_grid
 from orchestrator.figures import element_figures
+from orchestrator.store import run_path
 from tests.conftest import DATA, run_serially
 
 SOCS = np.round(np.linspace(0.95, 0.05, 10), 2)
@@ -96,9 +98,16 @@ def test_per_pulse_fits_over_soc_and_temperature_assemble_into_2d_tables(hppc_by
                                                   "argument": ["SoC", "Cell temperature [degC]"]}}
     info = run_serially(spec, tmp_path)
     assert info["status"] == "completed", info
-    fits = orchestrator.open_run(info["run_id"], tmp_path)["pulses"].to_dataset()
+    tree = orchestrator.open_run(info["run_id"], tmp_path)
+    fits = tree["pulses"].to_dataset()
     keys = [tuple(map(float, k.split(", "))) for k in fits["key"].values]
     assert len(keys) == 30
+    # the 30 keys' fits and traces stacked on key: a few dozen zarr arrays, not ~18 per key
+    arrays = list((run_path(info["run_id"], tmp_path) / "pulses").rglob("zarr.json"))
+    assert len(arrays) < 60, len(arrays)
+    last = unstack(tree["pulses/traces"].to_dataset(), fits["key"].values[-1])
+    misfit = last["model Voltage [V]"] - last["data Voltage [V]"]
+    assert last.sizes["time"] == 201 and float(np.sqrt((misfit**2).mean())) < 2e-4  # the pulse, its fit
     tables = info["elements"]["tables"]["parameters"]
     stored = orchestrator.open_run(info["run_id"], tmp_path)["tables"].to_dataset()
     assert stored["R0 [Ohm]"].dims == ("soc", "temperature")

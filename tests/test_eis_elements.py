@@ -16,6 +16,7 @@ from elements.eis import dataset as eis_dataset
 from elements.eis.circuits import Circuit
 from elements.eis.fit import fit, random_parameters, synthetic_spectra
 from elements.element import Context, RunHandle
+from elements.stacking import unstack
 from orchestrator import figures
 from orchestrator.spec import SpecError, load_pipeline
 from tests.conftest import D_N, DATA, run_serially
@@ -194,8 +195,11 @@ def test_array_data_fit_with_a_population_optimizer_fits_each_key(tmp_path):
     ds = tree["fit"].to_dataset()
     np.testing.assert_array_equal(ds.key.values, [0.2, 0.8])
     np.testing.assert_allclose(ds.best_x.values, list(truths.values()), rtol=0.01)
-    assert float(tree["fit/fits/0.8"].best_cost) == float(ds.best_cost.sel(key=0.8))
-    assert "Z_real_fit" in tree["fit/fits/0.2/traces/0.2"]
+    # every key's fit and traces, stacked on key: each key's as its own data_fit wrote it
+    one = unstack(tree["fit/fits"].to_dataset(), 0.8)
+    assert float(one.best_cost) == float(ds.best_cost.sel(key=0.8)) and one.attrs["nfev"] == int(ds.nfev.sel(key=0.8))
+    assert one.sizes["evaluation"] == one.attrs["nfev"] and np.isfinite(one["cost"]).any()
+    assert "Z_real_fit" in unstack(tree["fit/traces"].to_dataset(), 0.2)
 
 
 def test_levenberg_marquardt_names_objectives_without_residuals(tmp_path):

@@ -166,4 +166,4 @@ def test_array_data_fit_fits_each_soc_and_draws_its_spectra(tmp_path):
     np.testing.assert_array_equal(ds.key.values, list(truths))
     np.testing.assert_allclose(ds.best_x.values[:, 0], list(truths.values()), rtol=0.01)
     drawn = figures.element_figures(info["run_id"], "fit", store=tmp_path / "store")
-    assert {f"{kind} fits/{soc}/traces/{soc}" for kind in ("nyquist", "bode") for soc in truths} <= set(drawn)
+    assert {f"{kind} traces {soc}" for kind in ("nyquist", "bode") for soc in truths} <= set(drawn)

@@ -15,6 +15,7 @@ from pathlib import Path
 import xarray as xr
 from matplotlib.figure import Figure
 
+from elements import stacking
 from elements.core.registry import Registry, unknown_name
 from elements.core.status import Status
 from orchestrator import store as stores
@@ -86,13 +87,22 @@ def by_content(path: Path, element: str) -> Figures:
         where = node.relative_to(node.root) if node is not node.root else ""
         suffix = f" {where}".rstrip()
         ds = node.to_dataset(inherit=False)
-        if "Z_real" in ds and "Z_imag" in ds and "frequency" in ds.coords:
-            found.update({f"nyquist{suffix}": eis.nyquist(ds), f"bode{suffix}": eis.bode(ds)})
-        elif fit.compared(ds):
-            found[f"overlay{suffix}"] = fit.overlay(ds, name=node.name)
+        if stacking.is_stacked(ds):  # an array fit's keys on one dimension: each key's own figures
+            # the keys' coordinate is the element's, which the tree keeps on the parent only
+            for key, one in stacking.each(node.to_dataset()) if fit.compared(ds) or "Z_real" in ds else ():
+                found.update(_drawn(one, f"{suffix} {key}", str(key)))
+        elif drawn := _drawn(ds, suffix, node.name):
+            found.update(drawn)
         elif tables.over(ds) is not None and node is node.root:
             found["tables"] = tables.tables(ds)
     return found
+
+
+def _drawn(ds: xr.Dataset, suffix: str, name: str | None) -> Figures:
+    """Nyquist and Bode of spectra, or a model-vs-data overlay."""
+    if "Z_real" in ds and "Z_imag" in ds and "frequency" in ds.coords:
+        return {f"nyquist{suffix}": eis.nyquist(ds), f"bode{suffix}": eis.bode(ds)}
+    return {f"overlay{suffix}": fit.overlay(ds, name=name)} if fit.compared(ds) else {}
 
 
 # Nyquist/Bode of its spectra (EIS), else each key's overlays and, keys being numbers, the values over them
