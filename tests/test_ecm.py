@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import ionworks_schema as iws
 import numpy as np
 import pandas as pd
@@ -111,6 +113,29 @@ def test_a_grid_the_model_cannot_take_is_an_error_naming_the_parameter():
     apply(values, {"R1 [Ohm]": {**holed, "arguments": ["SoC"]}})
     with pytest.raises(ValueError, match=r"'R1 \[Ohm\]' has 2 axes and arguments \['SoC'\]; a grid needs"):
         values["R1 [Ohm]"](*at)
+
+
+def test_ecm_tables_of_pairs_name_both_arguments_and_need_every_knot():
+    from pydantic import ValidationError
+
+    from elements.calculations.ecm_tables import ECMTables
+    from elements.values import per_key
+
+    spec = {"element_type": "calculation", "calculation": "ECMTables", "fit": "pulses"}
+    keys = ["0, 0.9", "25, 0.9", "0, 0.5", "25, 0.5"]  # temperature first
+    r0 = np.array([[0.02], [0.01], [0.03], [0.015]])
+    with pytest.raises(ValueError, match=r"keys of 'pulses' are pairs of numbers .* set argument to \[SoC, Cell"):
+        ECMTables(**spec).derive_from(per_key("pulses", keys, ["R0 [Ohm]"], r0), None, Path())
+    with pytest.raises(ValidationError, match="each once"):
+        ECMTables(**spec, argument=["SoC", "SoC"])
+    pairs = ECMTables(**spec, argument=["Cell temperature [degC]", "SoC"])
+    found = pairs.derive_from(per_key("pulses", keys, ["R0 [Ohm]"], r0), None, Path())
+    assert found.parameters["R0 [Ohm]"]["arguments"] == ["Cell temperature [degC]", "SoC"]
+    stored = found.datasets[""]["R0 [Ohm]"]  # on soc x temperature, whatever the keys' order
+    assert stored.dims == ("soc", "temperature") and stored.sel(soc=0.5, temperature=0.0).item() == 0.03
+    r0[3] = np.nan  # a failed key
+    with pytest.raises(ValueError, match=r"no result for 'R0 \[Ohm\]' at 1 key\(s\) .* \[\(25.0, 0.5\)\]"):
+        pairs.derive_from(per_key("pulses", keys, ["R0 [Ohm]"], r0), None, Path())
 
 
 def test_ionworks_ecm_config_is_read_and_its_other_options_are_errors_naming_them():

@@ -122,6 +122,9 @@ def test_per_pulse_fits_over_soc_and_temperature_assemble_into_2d_tables(hppc_by
         at = {(s, c): found["y"][found["x"][0].index(s)][found["x"][1].index(c)] for s, c in keys}
         assert [at[k] for k in keys] == fits["best_x"].values[:, j].tolist()
         np.testing.assert_array_equal(stored[name].values, np.array(found["y"]))
+    again = run_serially(spec, tmp_path)  # the same spec and data: both from the cache, the grids as stored
+    assert all("cached_from" in e for e in again["elements"].values())
+    assert again["elements"]["tables"]["parameters"] == tables
     drawn = element_figures(info["run_id"], "tables", store=tmp_path)["tables"]
     panels = [ax for ax in drawn.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == sorted(TRUTH)
