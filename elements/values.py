@@ -286,8 +286,8 @@ def _grid_interpolant(name: str, found: Mapping[str, Any]) -> Callable[..., Any]
     def tabulated(*args: Any) -> Any:
         if len(args) < 2:  # the open-circuit voltage: a function of the SOC alone
             raise ValueError(f"{name!r} is a function of the SOC alone in PyBaMM's ECM, not of {arguments}: a "
-                             "grid over SOC and temperature fits the circuit's R0, R1, C1, ... (PyBaMM's "
-                             "entropic change carries the open-circuit voltage's temperature)")
+                             "grid over SOC and temperature fits the circuit's R0, R1, C1, ...; give the "
+                             "open-circuit voltage a table over SoC")
         _check_grid(name, axes, y, arguments)
         return pybamm.Interpolant(axes, y, [args[ARGUMENTS[a]] for a in arguments], name=label,
                                   interpolator=interpolator)

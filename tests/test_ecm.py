@@ -124,7 +124,7 @@ def test_ecm_tables_of_pairs_name_both_arguments_and_need_every_knot():
     spec = {"element_type": "calculation", "calculation": "ECMTables", "fit": "pulses"}
     keys = ["0, 0.9", "25, 0.9", "0, 0.5", "25, 0.5"]  # temperature first
     r0 = np.array([[0.02], [0.01], [0.03], [0.015]])
-    with pytest.raises(ValueError, match=r"keys of 'pulses' are pairs of numbers .* set argument to \[SoC, Cell"):
+    with pytest.raises(ValueError, match=r"keys of 'pulses' are pairs of numbers .* set argument to \[SoC, 'Cell"):
         ECMTables(**spec).derive_from(per_key("pulses", keys, ["R0 [Ohm]"], r0), None, Path())
     with pytest.raises(ValidationError, match="each once"):
         ECMTables(**spec, argument=["SoC", "SoC"])

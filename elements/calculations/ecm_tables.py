@@ -104,7 +104,7 @@ class ECMTables(_EcmCalculation):
     ECM evaluates: ``R0 [Ohm]``, ``R1 [Ohm]``, ``C1 [F]``, ... ``parameters`` picks some; by default all.
     Keys that are numbers are the ``argument``: the ``SoC`` (or the cell temperature, for keys in °C).
     Keys that are pairs (``"0.9, 25"``) make 2-D tables: ``argument`` then names both parts in the
-    keys' order (``[SoC, Cell temperature [degC]]``), and every SOC needs a result at every temperature.
+    keys' order (``[SoC, "Cell temperature [degC]"]``), and every SOC needs a result at every temperature.
 
     Examples
     --------
@@ -125,7 +125,7 @@ class ECMTables(_EcmCalculation):
     def _two_different(cls, value: Any) -> Any:
         if isinstance(value, list) and (len(value) != 2 or len(set(value)) != 2):
             raise ValueError(f"argument {value} must name the two parts of a key, each once: "
-                             "[SoC, Cell temperature [degC]] or [Cell temperature [degC], SoC]")
+                             "[SoC, 'Cell temperature [degC]'] or ['Cell temperature [degC]', SoC]")
         return value
 
     def derive_from(self, upstream: dict[str, Any], values: Any, base_dir: Path) -> Result:
@@ -140,7 +140,7 @@ class ECMTables(_EcmCalculation):
                              f"{sorted(found)}")
         pairs = is_grid(found[wanted[0]])
         if pairs != isinstance(self.argument, list):
-            keys, fix = (("pairs of numbers ('0.9, 25')", "[SoC, Cell temperature [degC]], in the keys' order")
+            keys, fix = (("pairs of numbers ('0.9, 25')", "[SoC, 'Cell temperature [degC]'], in the keys' order")
                          if pairs else ("numbers", "SoC or Cell temperature [degC]"))
             raise ValueError(f"ECMTables: the keys of {self.fit!r} are {keys}, but argument is {self.argument!r}; "
                              f"set argument to {fix}")
