@@ -121,6 +121,12 @@ def test_ecm_tables_of_pairs_name_both_arguments_and_need_every_knot():
     from elements.calculations.ecm_tables import ECMTables
     from elements.values import per_key
 
+    from elements.array_data_fit import ArrayDataFitSpec
+    from elements.values import key_numbers
+
+    # ionworks' ArrayDataFit takes any keys: a tuple is a pair, as "0.95, 25" is
+    assert [key_numbers(k) for k in ArrayDataFitSpec._keys_as_text({(0.95, 25): {}, "0.5/0": {}})] == [
+        (0.95, 25.0), (0.5, 0.0)]
     spec = {"element_type": "calculation", "calculation": "ECMTables", "fit": "pulses"}
     keys = ["0, 0.9", "25, 0.9", "0, 0.5", "25, 0.5"]  # temperature first
     r0 = np.array([[0.02], [0.01], [0.03], [0.015]])
