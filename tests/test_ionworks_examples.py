@@ -71,6 +71,34 @@ def test_current_driven_example_recovers_the_reference_exchange_current_density(
     assert "function Electrolyte diffusivity [m2.s-1] = electrolyte_diffusivity_Nyman2008(c_e, T)" in shown
 
 
+def eis() -> dict:
+    """``docs/examples/eis.py`` up to the client call (``generate_eis_synthetic.py``: TRUE_J0 = 3.0)."""
+    data = pd.read_csv(iws.example_data("eis_synthetic"))
+    baseline = pybamm.ParameterValues("Chen2020")
+    baseline["Negative electrode reaction activation energy [J.mol-1]"] = 0.0
+    known = iws.direct_entries.DirectEntry(parameters=baseline)
+    j0_function = iws.direct_entries.arrhenius_butler_volmer_exchange_current_density(electrode="negative")
+    parameters = {J0_REF: iws.Parameter(J0_REF, initial_value=1.0, bounds=(0.1, 10.0))}
+    objectives = {"impedance": iws.objectives.EIS(data=data, options=iws.objectives.EISOptions(
+        model=pybamm.lithium_ion.DFN(options={"surface form": "differential"})))}
+    fit = iws.DataFit(objectives=objectives, parameters=parameters, cost=iws.costs.RMSE(),
+                      optimizer=iws.optimizers.ScipyMinimize(method="Nelder-Mead", max_iterations=20))
+    return iws.Pipeline({"known": known, "j0_function": j0_function, "eis": fit}).to_config()
+
+
+def test_eis_example_recovers_the_reference_exchange_current_density(tmp_path):
+    """The example as written: a DFN's impedance at its 51 frequencies, j0_ref fitted by Nelder-Mead
+    from 1.0; the exchange-current density the fit varies is the one the upstream entry introduced."""
+    info = run_serially(eis(), tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["eis"]["summary"]["parameters"][J0_REF] == pytest.approx(3.0, rel=0.02)
+    traces = orchestrator.open_run(info["run_id"], tmp_path)["eis/traces/impedance"].to_dataset()
+    assert traces.attrs["model"] == "DFN" and traces.sizes["frequency"] == 51
+    modulus = np.hypot(traces["Z_real"], traces["Z_imag"])
+    assert float((np.hypot(traces["Z_real_fit"] - traces["Z_real"], traces["Z_imag_fit"] - traces["Z_imag"])
+                  / modulus).max()) < 0.01
+
+
 def test_a_whole_parameter_set_is_hashed_stably_into_the_cache_keys(current_driven_config):
     def keys(config: dict) -> dict[str, str]:
         return element_keys(load_pipeline(config).to_dict()["elements"], {}, {})
