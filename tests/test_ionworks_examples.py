@@ -286,6 +286,42 @@ def test_cycle_ageing_options_outside_the_defaults_are_errors_naming_them():
     assert "PyBaMM cannot read this experiment: Unknown step type: 'power-ish'" in text
 
 
+def test_calendar_ageing_is_an_error_saying_what_ionworks_leaves_undefined():
+    """ionworks-schema 0.33's CalendarAgeing has options but no data format (no columns, no storage
+    conditions); its one test of it checks option names only."""
+    data = pd.DataFrame({"Time [days]": [0.0, 10.0], "LLI [%]": [0.0, 1.0]})
+    objective = iws.objectives.CalendarAgeing(data=data, options=iws.objectives.CalendarAgeingOptions(
+        model=pybamm.lithium_ion.SPM(options={"SEI": "solvent-diffusion limited"}), modes=["LLI [%]"]))
+    fit = iws.DataFit(objectives={"storage": objective}, cost=iws.costs.RMSE(),
+                      parameters={D_SEI: iws.Parameter(D_SEI, initial_value=5e-19, bounds=(1e-20, 1e-18))})
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(iws.Pipeline({"fit": fit}).to_config())
+    text = str(caught.value)
+    assert "elements.fit.objectives.storage: objective 'CalendarAgeing' is not supported" in text
+    assert "defines its options (model, modes, simulation_kwargs) but not its data" in text
+
+
+def test_storage_as_rest_cycles_recovers_the_sei_solvent_diffusivity(tmp_path):
+    """What the CalendarAgeing error suggests: ten days at rest, one a cycle, LLI each day (PyBaMM's
+    summary variable at 2e-19 m2.s-1), fitted as a CycleAgeing with one Powell line search."""
+    model = pybamm.lithium_ion.SPM(options={"SEI": "solvent-diffusion limited"})
+    truth = pybamm.ParameterValues("Chen2020")
+    truth[D_SEI] = 2e-19
+    days = pybamm.Simulation(model, parameter_values=truth, experiment=pybamm.Experiment([("Rest for 24 hours",)] * 10))
+    lli = [0.0, *days.solve().summary_variables["Loss of lithium inventory [%]"]]
+    data = pd.DataFrame({"Cycle number": range(11), "LLI [%]": lli})
+    objective = iws.objectives.CycleAgeing(data=data, options=iws.objectives.CycleAgeingOptions(
+        model=model, experiment={"cycles": [[{"type": "rest", "duration": "24 hours"}]] * 10},
+        objective_variables=["LLI [%]"]))
+    fit = iws.DataFit(objectives={"storage": objective}, cost=iws.costs.RMSE(),
+                      parameters={D_SEI: iws.Parameter(D_SEI, initial_value=5e-19, bounds=(1e-20, 1e-18))},
+                      optimizer=iws.optimizers.ScipyMinimize(method="Powell", max_iterations=1, options={"xtol": 0.02}))
+    info = run_serially(iws.Pipeline({"fit": fit}).to_config(), tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["fit"]["summary"]["parameters"][D_SEI] == pytest.approx(2e-19, rel=0.02)
+    assert lli[-1] > 1.0  # % of lithium: ten days of SEI growth the fit can see
+
+
 def test_initial_state_entries_set_the_initial_concentrations(tmp_path):
     """ionworks' InitialVoltage entry sets the concentrations PyBaMM's set_initial_state gives; its
     InitialStateOfCharge and InitialTemperature entries write values sweepfit already reads."""
