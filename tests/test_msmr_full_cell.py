@@ -20,7 +20,8 @@ from tests.conftest import run_serially
 
 Q_N, Q_P = "Negative electrode capacity [A.h]", "Positive electrode capacity [A.h]"
 Q_LI, LOWER = "Cyclable lithium capacity [A.h]", "Negative electrode lower excess capacity [A.h]"
-U0_N, U0_P = "Negative electrode host site standard potential (0) [V]", "Positive electrode host site standard potential (1) [V]"
+U0_N = "Negative electrode host site standard potential (0) [V]"
+U0_P = "Positive electrode host site standard potential (1) [V]"
 TRUE = {Q_N: 5.6, Q_P: 5.4, Q_LI: 5.0, LOWER: 0.05}
 SPECIES = {k: v for k, v in pybamm.ParameterValues("MSMR_Example").items()
            if "host site" in k and any(s in k for s in ("standard potential", "occupancy fraction", "ideality factor"))}
@@ -32,7 +33,8 @@ def lithiated(electrode: str, u: np.ndarray) -> np.ndarray:
     """PyBaMM's MSMR stoichiometry of an electrode of MSMR_Example at potentials ``u``."""
     side = getattr(pybamm.LithiumIonParameters(OPTIONS), electrode).prim
     values = pybamm.ParameterValues({**SPECIES, "Ambient temperature [K]": 298.15})
-    return values.process_symbol(side.x(pybamm.Vector(u), pybamm.Parameter("Ambient temperature [K]"))).evaluate().ravel()
+    x = side.x(pybamm.Vector(u), pybamm.Parameter("Ambient temperature [K]"))
+    return values.process_symbol(x).evaluate().ravel()
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +82,11 @@ def test_full_cell_fit_recovers_capacities_and_potentials(ocv, tmp_path):
     assert float(abs(traces["model Capacity [A.h]"] - traces["data Capacity [A.h]"]).max()) < 2e-3  # of 4.1 A.h
 
 
-def built(data: pd.DataFrame, tmp_path: Path, existing: dict = SPECIES) -> list:
+def built(data: pd.DataFrame, tmp_path: Path, existing: dict = SPECIES, **options: object) -> list:
     """The worker-side objectives, the capacities of TRUE fitted."""
     path = tmp_path / "ocv.csv"
     data.to_csv(path, index=False)
-    kind = OBJECTIVES["MSMRFullCell"](**legacy({"type": "MSMRFullCell", "data": f"file:{path}"}))
+    kind = OBJECTIVES["MSMRFullCell"](**legacy({"type": "MSMRFullCell", "data": f"file:{path}", "options": options}))
     return kind.build("ocv", inputs=tuple(TRUE), existing=existing, cost=COSTS["RMSE"](), base_dir=tmp_path)
 
 
@@ -109,6 +111,14 @@ def test_gradient_matches_finite_differences(ocv, tmp_path):
     numeric = [(objective.cost(objective.solve((x + h * e)[None])[0]) -
                 objective.cost(objective.solve((x - h * e)[None])[0])) / (2 * h) for h, e in zip(steps, np.eye(4))]
     np.testing.assert_allclose(found.gradient, numeric, rtol=1e-5)
+
+
+def test_dudq_cutoff_leaves_out_the_steep_points(ocv, tmp_path):
+    slope = np.abs(np.gradient(ocv["Voltage [V]"], ocv["Capacity [A.h]"]))
+    cutoff = float(np.median(slope))
+    [objective] = built(ocv, tmp_path, **{"dUdQ cutoff": cutoff})
+    np.testing.assert_array_equal(objective.voltage, ocv["Voltage [V]"][slope <= cutoff])
+    assert len(built(ocv, tmp_path, **{"dUdQ cutoff": "none"})[0].voltage) == len(ocv)  # ionworks' "no cutoff"
 
 
 def test_lithium_beyond_the_electrodes_is_a_failed_evaluation_with_its_reason(ocv, tmp_path):

@@ -40,8 +40,10 @@ from elements.objectives.msmr_half_cell import (
     SPECIES,
     TEMPERATURE,
     CapacityCurve,
+    Cutoff,
     MSMRHalfCellModel,
     msmr_options,
+    name_pattern,
     occupancy,
     species_count,
     species_names,
@@ -100,18 +102,8 @@ class MSMRFullCell(ObjectiveKind):
     type: Literal["MSMRFullCell"] = "MSMRFullCell"
     data: DataInput
     model: MSMRFullCellModel = Field(default_factory=MSMRFullCellModel)
-    dUdQ_cutoff: float | Literal["none"] | None = Field(  # noqa: N815
-        None, validation_alias=AliasChoices("dUdQ cutoff", "dUdQ_cutoff"))
+    dUdQ_cutoff: Cutoff = Field(None, validation_alias=AliasChoices("dUdQ cutoff", "dUdQ_cutoff"))  # noqa: N815
     parameters: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("dUdQ_cutoff")
-    @classmethod
-    def _positive(cls, cutoff: float | str | None) -> float | None:
-        if cutoff == "none" or cutoff is None:
-            return None
-        if not cutoff > 0:
-            raise ValueError(f"dUdQ cutoff must be positive [V/A.h] or 'none', got {cutoff!r}")
-        return cutoff
 
     def measurements(self, base_dir: Path) -> list[Any]:
         return load_measurements(self.data, base_dir=base_dir, required=(CAPACITY, VOLTAGE))
@@ -120,7 +112,7 @@ class MSMRFullCell(ObjectiveKind):
         return {m.source: m.sha256 for m in self.measurements(base_dir)}
 
     def unknown_parameters(self, names: list[str]) -> list[str]:
-        species = "|".join(re.escape(s).replace(re.escape("{j}"), r"\d+") for s in SPECIES)
+        species = "|".join(map(name_pattern, SPECIES))
         pattern = re.compile(rf"(Negative|Positive) electrode (host site ({species})|capacity \[A\.h\])")
         valid = [n for e in ELECTRODES for n in (*species_names(e, 1), f"{e} electrode capacity [A.h]")]
         valid += ["Negative electrode lower excess capacity [A.h]", LITHIUM]
@@ -136,7 +128,8 @@ class MSMRFullCell(ObjectiveKind):
                  and (k in (TEMPERATURE, LITHIUM) or k.startswith(("Negative electrode ", "Positive electrode ")))}
         known = {*given, *inputs}
         species = tuple(species_count(e, known) for e in ELECTRODES)
-        needed = [n for e, s in zip(ELECTRODES, species) for n in (*species_names(e, s), f"{e} electrode capacity [A.h]")]
+        needed = [n for e, s in zip(ELECTRODES, species)
+                  for n in (*species_names(e, s), f"{e} electrode capacity [A.h]")]
         needed += ["Negative electrode lower excess capacity [A.h]", LITHIUM]
         missing = [n for n in needed if n not in known]
         if not all(species) or missing:

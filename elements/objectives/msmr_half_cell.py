@@ -23,12 +23,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BeforeValidator, Field, PositiveFloat
 
 from elements import engine
 from elements.core.data import VOLTAGE, DataError, DataInput, load_measurements
@@ -41,6 +41,8 @@ from elements.schema import Strict
 CAPACITY = "Capacity [A.h]"
 TEMPERATURE = "Ambient temperature [K]"
 SPECIES = ("standard potential ({j}) [V]", "occupancy fraction ({j})", "ideality factor ({j})")
+# [V/A.h]; ionworks writes "none" for no cutoff
+Cutoff = Annotated[PositiveFloat | None, BeforeValidator(lambda value: None if value == "none" else value)]
 
 
 class MSMRHalfCellModel(Strict):
@@ -66,7 +68,7 @@ class MSMRHalfCell(ObjectiveKind):
     type: Literal["MSMRHalfCell"] = "MSMRHalfCell"
     data: DataInput
     model: MSMRHalfCellModel
-    dUdQ_cutoff: float | None = Field(None, gt=0, validation_alias=AliasChoices("dUdQ cutoff", "dUdQ_cutoff"))  # noqa: N815
+    dUdQ_cutoff: Cutoff = Field(None, validation_alias=AliasChoices("dUdQ cutoff", "dUdQ_cutoff"))  # noqa: N815
     parameters: dict[str, float] = Field(default_factory=dict)
 
     @property
@@ -80,7 +82,7 @@ class MSMRHalfCell(ObjectiveKind):
         return {m.source: m.sha256 for m in self.measurements(base_dir)}
 
     def unknown_parameters(self, names: list[str]) -> list[str]:
-        pattern = re.compile(rf"{self.electrode} electrode (host site ({'|'.join(map(_pattern, SPECIES))})|"
+        pattern = re.compile(rf"{self.electrode} electrode (host site ({'|'.join(map(name_pattern, SPECIES))})|"
                              rf"capacity \[A\.h\]|lower excess capacity \[A\.h\])")
         valid = [f"{self.electrode} electrode host site {s.format(j=0)}" for s in SPECIES] + \
                 [f"{self.electrode} electrode capacity [A.h]", f"{self.electrode} electrode lower excess capacity [A.h]"]
@@ -139,7 +141,8 @@ def within_cutoff(name: str, source: str, q: np.ndarray, u: np.ndarray, cutoff: 
     return keep
 
 
-def _pattern(species: str) -> str:
+def name_pattern(species: str) -> str:
+    """A regular expression of a species name, any number in place of ``{j}``."""
     return re.escape(species).replace(re.escape("{j}"), r"\d+")
 
 
@@ -244,5 +247,5 @@ def occupancy(side: Any, u: Any, t: Any, species: int) -> Any:
     return sum(side.x_j(u, t, j) for j in range(species)) / sum(side.X_j(t, j) for j in range(species))
 
 
-__all__ = ["CAPACITY", "CapacityCurve", "MSMRCapacity", "MSMRHalfCell", "MSMRHalfCellModel", "msmr_options", "occupancy", "species_count",
-           "species_names", "within_cutoff"]
+__all__ = ["CAPACITY", "CapacityCurve", "Cutoff", "MSMRCapacity", "MSMRHalfCell", "MSMRHalfCellModel", "msmr_options",
+           "name_pattern", "occupancy", "species_count", "species_names", "within_cutoff"]
