@@ -71,6 +71,34 @@ def test_current_driven_example_recovers_the_reference_exchange_current_density(
     assert "function Electrolyte diffusivity [m2.s-1] = electrolyte_diffusivity_Nyman2008(c_e, T)" in shown
 
 
+def eis() -> dict:
+    """``docs/examples/eis.py`` up to the client call (``generate_eis_synthetic.py``: TRUE_J0 = 3.0)."""
+    data = pd.read_csv(iws.example_data("eis_synthetic"))
+    baseline = pybamm.ParameterValues("Chen2020")
+    baseline["Negative electrode reaction activation energy [J.mol-1]"] = 0.0
+    known = iws.direct_entries.DirectEntry(parameters=baseline)
+    j0_function = iws.direct_entries.arrhenius_butler_volmer_exchange_current_density(electrode="negative")
+    parameters = {J0_REF: iws.Parameter(J0_REF, initial_value=1.0, bounds=(0.1, 10.0))}
+    objectives = {"impedance": iws.objectives.EIS(data=data, options=iws.objectives.EISOptions(
+        model=pybamm.lithium_ion.DFN(options={"surface form": "differential"})))}
+    fit = iws.DataFit(objectives=objectives, parameters=parameters, cost=iws.costs.RMSE(),
+                      optimizer=iws.optimizers.ScipyMinimize(method="Nelder-Mead", max_iterations=20))
+    return iws.Pipeline({"known": known, "j0_function": j0_function, "eis": fit}).to_config()
+
+
+def test_eis_example_recovers_the_reference_exchange_current_density(tmp_path):
+    """The example as written: a DFN's impedance at its 51 frequencies, j0_ref fitted by Nelder-Mead
+    from 1.0; the exchange-current density the fit varies is the one the upstream entry introduced."""
+    info = run_serially(eis(), tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["eis"]["summary"]["parameters"][J0_REF] == pytest.approx(3.0, rel=0.02)
+    traces = orchestrator.open_run(info["run_id"], tmp_path)["eis/traces/impedance"].to_dataset()
+    assert traces.attrs["model"] == "DFN" and traces.sizes["frequency"] == 51
+    modulus = np.hypot(traces["Z_real"], traces["Z_imag"])
+    assert float((np.hypot(traces["Z_real_fit"] - traces["Z_real"], traces["Z_imag_fit"] - traces["Z_imag"])
+                  / modulus).max()) < 0.01
+
+
 def test_a_whole_parameter_set_is_hashed_stably_into_the_cache_keys(current_driven_config):
     def keys(config: dict) -> dict[str, str]:
         return element_keys(load_pipeline(config).to_dict()["elements"], {}, {})
@@ -256,6 +284,42 @@ def test_cycle_ageing_options_outside_the_defaults_are_errors_naming_them():
     assert "unknown cycle-ageing metric 'SOH [%]'; valid cycle-ageing metrics: 'LAM_ne [%]'" in text
     assert "ionworks' custom metrics (CyclewiseMetric, ComposedMetric ...) are not supported" in text
     assert "PyBaMM cannot read this experiment: Unknown step type: 'power-ish'" in text
+
+
+def test_calendar_ageing_is_an_error_saying_what_ionworks_leaves_undefined():
+    """ionworks-schema 0.33's CalendarAgeing has options but no data format (no columns, no storage
+    conditions); its one test of it checks option names only."""
+    data = pd.DataFrame({"Time [days]": [0.0, 10.0], "LLI [%]": [0.0, 1.0]})
+    objective = iws.objectives.CalendarAgeing(data=data, options=iws.objectives.CalendarAgeingOptions(
+        model=pybamm.lithium_ion.SPM(options={"SEI": "solvent-diffusion limited"}), modes=["LLI [%]"]))
+    fit = iws.DataFit(objectives={"storage": objective}, cost=iws.costs.RMSE(),
+                      parameters={D_SEI: iws.Parameter(D_SEI, initial_value=5e-19, bounds=(1e-20, 1e-18))})
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(iws.Pipeline({"fit": fit}).to_config())
+    text = str(caught.value)
+    assert "elements.fit.objectives.storage: objective 'CalendarAgeing' is not supported" in text
+    assert "defines its options (model, modes, simulation_kwargs) but not its data" in text
+
+
+def test_storage_as_rest_cycles_recovers_the_sei_solvent_diffusivity(tmp_path):
+    """What the CalendarAgeing error suggests: ten days at rest, one a cycle, LLI each day (PyBaMM's
+    summary variable at 2e-19 m2.s-1), fitted as a CycleAgeing with one Powell line search."""
+    model = pybamm.lithium_ion.SPM(options={"SEI": "solvent-diffusion limited"})
+    truth = pybamm.ParameterValues("Chen2020")
+    truth[D_SEI] = 2e-19
+    days = pybamm.Simulation(model, parameter_values=truth, experiment=pybamm.Experiment([("Rest for 24 hours",)] * 10))
+    lli = [0.0, *days.solve().summary_variables["Loss of lithium inventory [%]"]]
+    data = pd.DataFrame({"Cycle number": range(11), "LLI [%]": lli})
+    objective = iws.objectives.CycleAgeing(data=data, options=iws.objectives.CycleAgeingOptions(
+        model=model, experiment={"cycles": [[{"type": "rest", "duration": "24 hours"}]] * 10},
+        objective_variables=["LLI [%]"]))
+    fit = iws.DataFit(objectives={"storage": objective}, cost=iws.costs.RMSE(),
+                      parameters={D_SEI: iws.Parameter(D_SEI, initial_value=5e-19, bounds=(1e-20, 1e-18))},
+                      optimizer=iws.optimizers.ScipyMinimize(method="Powell", max_iterations=1, options={"xtol": 0.02}))
+    info = run_serially(iws.Pipeline({"fit": fit}).to_config(), tmp_path)
+    assert info["status"] == "completed", info
+    assert info["elements"]["fit"]["summary"]["parameters"][D_SEI] == pytest.approx(2e-19, rel=0.02)
+    assert lli[-1] > 1.0  # % of lithium: ten days of SEI growth the fit can see
 
 
 def test_initial_state_entries_set_the_initial_concentrations(tmp_path):

@@ -212,10 +212,10 @@ def test_unsupported_fit_fields_are_errors_naming_them(fit, expected, discharge)
 
 
 def test_unsupported_kinds_are_errors_listing_the_supported(discharge):
-    ageing = iws.objectives.CalendarAgeing(data_input="file:ageing.csv", options={"model": pybamm.lithium_ion.SPM()})
-    fit = iws.DataFit(objectives={"age": ageing}, parameters={D_N: diffusivity()})
-    assert "unknown objective 'CalendarAgeing'; valid objectives: 'CurrentDriven', 'CycleAgeing', 'EIS'" in problems(
-        iws.Pipeline(elements={"fit": fit}).to_config())
+    half_cell = iws.objectives.ElectrodeBalancingHalfCell(electrode="positive", data_input="file:half.csv")
+    fit = iws.DataFit(objectives={"half": half_cell}, parameters={D_N: diffusivity()})
+    assert ("unknown objective 'ElectrodeBalancingHalfCell'; valid objectives: 'CurrentDriven', 'CycleAgeing', 'EIS'"
+            in problems(iws.Pipeline(elements={"fit": fit}).to_config()))
     calculation = iws.Pipeline(elements={"soc": iws.calculations.InitialSOC(soc=0.5)}).to_config()
     assert "unknown calculation 'InitialSOC'; valid calculations: 'ECMTables', 'HPPCTables', 'InitialState'" in problems(calculation)
 

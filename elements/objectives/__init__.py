@@ -111,11 +111,22 @@ class ObjectiveKind(Kind):
 OBJECTIVES: Registry[type[ObjectiveKind]] = Registry("objective")
 
 
+# ionworks-schema objectives whose data it leaves undefined, with what to write instead
+UNDEFINED = {
+    "CalendarAgeing": "ionworks-schema 0.33 defines its options (model, modes, simulation_kwargs) but not its data: "
+                      "no columns, and no storage time, state of charge or temperature to simulate. For storage at "
+                      "rest, write a CycleAgeing whose cycles are rests ({'cycles': [[{'type': 'rest', 'duration': "
+                      "'720 hours'}], ...]}) with data 'Cycle number' and 'LLI [%]'",
+}
+
+
 def legacy(value: dict[str, Any]) -> dict[str, Any]:
     """Accept ``{"objective": NAME, ...}`` and ``{"type": NAME, "options": {...}}`` alike."""
     value = dict(value)
     if "objective" in value:
         value.setdefault("type", value.pop("objective"))
+    if value.get("type") in UNDEFINED:
+        raise ValueError(f"objective {value['type']!r} is not supported: {UNDEFINED[value['type']]}")
     options = value.pop("options", None)
     if isinstance(options, dict):
         value = {**options, **value}
@@ -155,4 +166,4 @@ def _own(mapping: Any, key: str) -> dict[str, Any]:
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["OBJECTIVES", "Gradient", "Objective", "ObjectiveKind", "ionworks_fit", "legacy"]
+__all__ = ["OBJECTIVES", "UNDEFINED", "Gradient", "Objective", "ObjectiveKind", "ionworks_fit", "legacy"]

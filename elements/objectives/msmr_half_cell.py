@@ -23,12 +23,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import xarray as xr
 from dask.base import tokenize
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BeforeValidator, Field, PositiveFloat
 
 from elements import engine
 from elements.core.data import VOLTAGE, DataError, DataInput, load_measurements
@@ -41,6 +41,8 @@ from elements.schema import Strict
 CAPACITY = "Capacity [A.h]"
 TEMPERATURE = "Ambient temperature [K]"
 SPECIES = ("standard potential ({j}) [V]", "occupancy fraction ({j})", "ideality factor ({j})")
+# [V/A.h]; ionworks writes "none" for no cutoff
+Cutoff = Annotated[PositiveFloat | None, BeforeValidator(lambda value: None if value == "none" else value)]
 
 
 class MSMRHalfCellModel(Strict):
@@ -66,7 +68,7 @@ class MSMRHalfCell(ObjectiveKind):
     type: Literal["MSMRHalfCell"] = "MSMRHalfCell"
     data: DataInput
     model: MSMRHalfCellModel
-    dUdQ_cutoff: float | None = Field(None, gt=0, validation_alias=AliasChoices("dUdQ cutoff", "dUdQ_cutoff"))  # noqa: N815
+    dUdQ_cutoff: Cutoff = Field(None, validation_alias=AliasChoices("dUdQ cutoff", "dUdQ_cutoff"))  # noqa: N815
     parameters: dict[str, float] = Field(default_factory=dict)
 
     @property
@@ -80,7 +82,7 @@ class MSMRHalfCell(ObjectiveKind):
         return {m.source: m.sha256 for m in self.measurements(base_dir)}
 
     def unknown_parameters(self, names: list[str]) -> list[str]:
-        pattern = re.compile(rf"{self.electrode} electrode (host site ({'|'.join(map(_pattern, SPECIES))})|"
+        pattern = re.compile(rf"{self.electrode} electrode (host site ({'|'.join(map(name_pattern, SPECIES))})|"
                              rf"capacity \[A\.h\]|lower excess capacity \[A\.h\])")
         valid = [f"{self.electrode} electrode host site {s.format(j=0)}" for s in SPECIES] + \
                 [f"{self.electrode} electrode capacity [A.h]", f"{self.electrode} electrode lower excess capacity [A.h]"]
@@ -99,9 +101,8 @@ class MSMRHalfCell(ObjectiveKind):
                  if k not in inputs and (k == TEMPERATURE or k.startswith(f"{self.electrode} electrode "))
                  and isinstance(v, (int, float))}
         known = {*given, *inputs}
-        prefix = f"{self.electrode} electrode host site standard potential ("
-        species = 1 + max((int(n[len(prefix):].split(")")[0]) for n in known if n.startswith(prefix)), default=-1)
-        needed = [f"{self.electrode} electrode host site {s.format(j=j)}" for j in range(species) for s in SPECIES]
+        species = species_count(self.electrode, known)
+        needed = species_names(self.electrode, species)
         needed += [f"{self.electrode} electrode capacity [A.h]", f"{self.electrode} electrode lower excess capacity [A.h]"]
         missing = [n for n in needed if n not in known]
         if not species or missing:
@@ -111,31 +112,46 @@ class MSMRHalfCell(ObjectiveKind):
         objectives = []
         for m in found:
             q, u = m.frame[CAPACITY].to_numpy(dtype=float), m.voltage.astype(float)
-            keep = np.ones(len(u), dtype=bool)
-            if self.dUdQ_cutoff is not None:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    keep = np.abs(np.gradient(u, q)) <= self.dUdQ_cutoff
-                if keep.sum() < 2:
-                    raise DataError(f"objective {name!r}: dUdQ cutoff {self.dUdQ_cutoff} leaves {keep.sum()} of "
-                                    f"{len(u)} points of {m.source!r}; raise it")
+            keep = within_cutoff(name, m.source, q, u, self.dUdQ_cutoff)
             objectives.append(MSMRCapacity(
                 name=label(name, found, m), electrode=self.electrode, species=species, given=given, inputs=inputs,
                 voltage=u[keep], capacity=q[keep], cost_kind=cost, weight=self.weight))
         return objectives
 
 
-def _pattern(species: str) -> str:
+def species_count(electrode: str, known: set[str]) -> int:
+    """How many species the names in ``known`` give the electrode (``Electrode``), by its standard potentials."""
+    prefix = f"{electrode} electrode host site standard potential ("
+    return 1 + max((int(n[len(prefix):].split(")")[0]) for n in known if n.startswith(prefix)), default=-1)
+
+
+def species_names(electrode: str, species: int) -> list[str]:
+    return [f"{electrode} electrode host site {s.format(j=j)}" for j in range(species) for s in SPECIES]
+
+
+def within_cutoff(name: str, source: str, q: np.ndarray, u: np.ndarray, cutoff: float | None) -> np.ndarray:
+    """The points where the data's ``|dU/dQ|`` is at most ``cutoff`` (all, without one)."""
+    if cutoff is None:
+        return np.ones(len(u), dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        keep = np.abs(np.gradient(u, q)) <= cutoff
+    if keep.sum() < 2:
+        raise DataError(f"objective {name!r}: dUdQ cutoff {cutoff} leaves {keep.sum()} of {len(u)} points of "
+                        f"{source!r}; raise it")
+    return keep
+
+
+def name_pattern(species: str) -> str:
+    """A regular expression of a species name, any number in place of ``{j}``."""
     return re.escape(species).replace(re.escape("{j}"), r"\d+")
 
 
-@dataclass(frozen=True, eq=False)
-class MSMRCapacity(Objective):
-    """Worker side: one measurement's capacities at its potentials, a CasADi function built once per process."""
+@dataclass(frozen=True, eq=False, kw_only=True)
+class CapacityCurve(Objective):
+    """Worker side: a model's capacities at a measurement's voltages against its capacities. Subclasses
+    give :meth:`_evaluate`, the capacities and their Jacobian in the fitted parameters."""
 
     name: str
-    electrode: str
-    species: int
-    given: dict[str, float]
     inputs: tuple[str, ...]
     voltage: np.ndarray
     capacity: np.ndarray
@@ -143,37 +159,8 @@ class MSMRCapacity(Objective):
     weight: float = 1.0
     has_gradient = True
 
-    def _built(self) -> Any:
-        """``p -> (Q, dQ/dp)`` for the fitted parameters ``p``, in the order of ``inputs``."""
-
-        def build() -> Any:
-            import casadi
-            import pybamm
-
-            n = self.species
-            options = {"open-circuit potential": "MSMR", "particle": "MSMR", "intercalation kinetics": "MSMR",
-                       "number of MSMR reactions": (str(n), str(n))}
-            side = getattr(pybamm.LithiumIonParameters(options), self.electrode[0].lower()).prim
-            u, t = pybamm.Vector(self.voltage), pybamm.Parameter(TEMPERATURE)
-            x = sum(side.x_j(u, t, j) for j in range(n)) / sum(side.X_j(t, j) for j in range(n))
-            e = f"{self.electrode} electrode"
-            q = pybamm.Parameter(f"{e} capacity [A.h]") * x - pybamm.Parameter(f"{e} lower excess capacity [A.h]")
-            values = pybamm.ParameterValues({TEMPERATURE: 298.15, **self.given,
-                                             **{k: pybamm.InputParameter(k) for k in self.inputs}})
-            symbols = {k: casadi.MX.sym(k) for k in self.inputs}
-            p = casadi.vertcat(*symbols.values())
-            expression = values.process_symbol(q).to_casadi(inputs=symbols)
-            return casadi.Function("msmr", [p], [expression, casadi.jacobian(expression, p)])
-
-        return engine.cached("msmr-" + tokenize(self.electrode, sorted(self.given.items()), self.inputs,
-                                                self.voltage), build)
-
     def _evaluate(self, row: np.ndarray) -> tuple[engine.Outcome, np.ndarray]:
-        q, jacobian = (v.full() for v in self._built()(np.asarray(row, dtype=float)))
-        q = q.ravel()
-        if not engine.finite({CAPACITY: q, "jacobian": jacobian}):
-            return engine.failed("the MSMR capacity is NaN or inf at these parameters"), jacobian
-        return engine.Outcome({CAPACITY: q}), jacobian.reshape(len(q), len(self.inputs))
+        raise NotImplementedError
 
     def solve(self, X: np.ndarray) -> list[engine.Outcome]:
         return [self._evaluate(row)[0] for row in np.atleast_2d(X)]
@@ -209,4 +196,56 @@ class MSMRCapacity(Objective):
                           attrs={"status": str(outcome.status), "message": outcome.message})
 
 
-__all__ = ["CAPACITY", "MSMRCapacity", "MSMRHalfCell", "MSMRHalfCellModel"]
+@dataclass(frozen=True, eq=False, kw_only=True)
+class MSMRCapacity(CapacityCurve):
+    """One measurement's capacities at its potentials, a CasADi function built once per process."""
+
+    electrode: str
+    species: int
+    given: dict[str, float]
+
+    def _built(self) -> Any:
+        """``p -> (Q, dQ/dp)`` for the fitted parameters ``p``, in the order of ``inputs``."""
+
+        def build() -> Any:
+            import casadi
+            import pybamm
+
+            n = self.species
+            side = getattr(pybamm.LithiumIonParameters(msmr_options(n, n)), self.electrode[0].lower()).prim
+            u, t = pybamm.Vector(self.voltage), pybamm.Parameter(TEMPERATURE)
+            e = f"{self.electrode} electrode"
+            q = pybamm.Parameter(f"{e} capacity [A.h]") * occupancy(side, u, t, n) - \
+                pybamm.Parameter(f"{e} lower excess capacity [A.h]")
+            values = pybamm.ParameterValues({TEMPERATURE: 298.15, **self.given,
+                                             **{k: pybamm.InputParameter(k) for k in self.inputs}})
+            symbols = {k: casadi.MX.sym(k) for k in self.inputs}
+            p = casadi.vertcat(*symbols.values())
+            expression = values.process_symbol(q).to_casadi(inputs=symbols)
+            return casadi.Function("msmr", [p], [expression, casadi.jacobian(expression, p)])
+
+        return engine.cached("msmr-" + tokenize(self.electrode, sorted(self.given.items()), self.inputs,
+                                                self.voltage), build)
+
+    def _evaluate(self, row: np.ndarray) -> tuple[engine.Outcome, np.ndarray]:
+        q, jacobian = (v.full() for v in self._built()(np.asarray(row, dtype=float)))
+        q = q.ravel()
+        if not engine.finite({CAPACITY: q, "jacobian": jacobian}):
+            return engine.failed("the MSMR capacity is NaN or inf at these parameters"), jacobian
+        return engine.Outcome({CAPACITY: q}), jacobian.reshape(len(q), len(self.inputs))
+
+
+def msmr_options(negative: int, positive: int) -> dict[str, Any]:
+    """PyBaMM's model options for MSMR electrodes of ``negative`` and ``positive`` species."""
+    return {"open-circuit potential": "MSMR", "particle": "MSMR", "intercalation kinetics": "MSMR",
+            "number of MSMR reactions": (str(negative), str(positive))}
+
+
+def occupancy(side: Any, u: Any, t: Any, species: int) -> Any:
+    """The electrode's lithiated fraction at potential ``u``: PyBaMM's ``x_j`` summed over its species,
+    over the sum of their ``X_j`` (shares of the sites, as ionworks projects them)."""
+    return sum(side.x_j(u, t, j) for j in range(species)) / sum(side.X_j(t, j) for j in range(species))
+
+
+__all__ = ["CAPACITY", "CapacityCurve", "Cutoff", "MSMRCapacity", "MSMRHalfCell", "MSMRHalfCellModel", "msmr_options",
+           "name_pattern", "occupancy", "species_count", "species_names", "within_cutoff"]
