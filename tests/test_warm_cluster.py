@@ -1,5 +1,6 @@
 """The warm local cluster as a user drives it: real `sweepfit cluster up/down` and `sweepfit run`
-processes, its record in a private folder, and no process of it left behind."""
+processes (`down` and `status` in-process), its record in a private folder, and no process of it left
+behind."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from clusters import warm
+from orchestrator.cli import app
 
 ENTRY_ONLY = {"elements": {"start": {"element_type": "entry", "values": {"Ambient temperature [K]": 298.15}}}}
 SWEEPFIT = str(Path(sys.executable).with_name("sweepfit"))
@@ -60,15 +62,15 @@ def test_up_then_runs_use_it_then_down_leaves_no_process(folder, tmp_path):
         assert shown["scheduler"] == address and shown["cluster"] == "warm"
         assert all(p.is_running() for p in processes)  # the run closed its client, not the cluster
     finally:
-        down = sweepfit("cluster", "down", cwd=tmp_path, folder=folder)
-    assert down.returncode == 0 and f"warm cluster at {address} stopped" in down.stderr
+        down = CliRunner().invoke(app, ["cluster", "down"])
+    assert down.exit_code == 0 and f"warm cluster at {address} stopped" in down.output
     gone, alive = psutil.wait_procs(processes, timeout=10)
     assert not alive
     assert warm.find() is None and not warm.record_path().exists()
 
 
 def test_idle_cluster_stops_itself_and_its_workers(folder):
-    record, already = warm.start(n_workers=1, idle_timeout=5)
+    record, already = warm.start(n_workers=1, idle_timeout=3)
     assert not already
     processes = family(record.pid)
     gone, alive = psutil.wait_procs(processes, timeout=60)
@@ -78,8 +80,6 @@ def test_idle_cluster_stops_itself_and_its_workers(folder):
 
 
 def test_stale_record_is_dropped_and_a_missing_cluster_is_one_line(folder, tmp_path):
-    from orchestrator.cli import app
-
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     folder.mkdir()
