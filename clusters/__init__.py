@@ -1,5 +1,5 @@
-"""Ways to get a Dask client: a LocalCluster, an existing scheduler, Slurm/PBS via dask-jobqueue,
-or any cluster kind a plugin registers (see :mod:`clusters.kinds`)."""
+"""Ways to get a Dask client: a LocalCluster, an existing scheduler, Slurm/PBS via dask-jobqueue, the
+warm local cluster of ``sweepfit cluster up``, or any cluster kind a plugin registers (see :mod:`clusters.kinds`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from distributed import Client
 
-from clusters import jobqueue, local, profiles, remote  # noqa: F401 - modules register their kinds
+from clusters import jobqueue, local, profiles, remote, warm  # noqa: F401 - modules register their kinds
 from clusters.jobqueue import jobqueue_client
 from clusters.kinds import CLUSTER_KINDS, ClusterKind
 from clusters.local import local_client

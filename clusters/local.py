@@ -20,10 +20,13 @@ def _message_logs() -> dict:
 
 
 def worker_config() -> dict:
-    """This process's dask.config for the worker processes sweepfit starts, profiler and message logs per config."""
-    profile = {"distributed": {"worker": {"profile": {"enabled": bool(config.get("cluster.worker-profile"))}}}}
+    """This process's dask.config for the worker processes sweepfit starts: profiler and message logs
+    per config, and sweepfit's worker preloads beside any the user has."""
+    given = dask.config.get("distributed.worker.preload", None) or []
+    preload = dict.fromkeys([*given, *(config.get("cluster.worker-preload") or [])])
+    worker = {"profile": {"enabled": bool(config.get("cluster.worker-profile"))}, "preload": list(preload)}
     with dask.config.set(_message_logs()):
-        return dask.config.merge(dask.config.config, profile)
+        return dask.config.merge(dask.config.config, {"distributed": {"worker": worker}})
 
 
 def local_client(

@@ -98,7 +98,8 @@ def run(
     no_cache: NoCacheOption = False,
     resume: ResumeOption = None,
 ) -> None:
-    """Run a pipeline to the end on a Dask cluster (a local one by default), showing progress.
+    """Run a pipeline to the end on a Dask cluster, showing progress: the warm cluster when
+    `sweepfit cluster up` started one, else a new local one (closed at the end).
 
     Elements that already completed in any run of the store are loaded, not recomputed.
     """
@@ -108,11 +109,15 @@ def run(
     from orchestrator.bars import RunBars
 
     overrides = {"n_workers": workers} if workers else {}
+    connecting = None
     try:
         _load_profiles(profiles)
+        cluster = cluster or (None if workers else _warm_if_up())
         clusters.profiles.kind(cluster, **overrides)  # a bad --cluster fails before the run exists
+        connecting = lifecycle.connect_early(pipeline, cluster, store_root=store)
         prepared = lifecycle.prepare(pipeline, store_root=store, force=no_cache, resume=resume)
     except (ValueError, FileNotFoundError) as exc:
+        lifecycle.discard(connecting)
         _fail(exc)
     for warning in prepared.warnings:
         _warn(warning)
@@ -126,7 +131,8 @@ def run(
     with RunBars(console, disable=as_json) as bars:
         try:
             with _distributed_logs_to(prepared.path.with_suffix(".log")):
-                info = lifecycle.execute(prepared, cluster=cluster, on_start=started, on_progress=bars.show, **overrides)
+                info = lifecycle.execute(prepared, cluster=cluster, connecting=connecting, on_start=started,
+                                         on_progress=bars.show, **overrides)
         except lifecycle.Unrecorded as exc:
             _unrecorded(exc, prepared.run_id, prepared.path)
         except Exception as exc:
@@ -140,6 +146,20 @@ def run(
     else:
         _print_run(info)
     raise typer.Exit(COMPLETED if info["status"] == Status.COMPLETED else DID_NOT_COMPLETE)
+
+
+def _warm_if_up() -> str | None:
+    """``"warm"`` when `sweepfit cluster up` has a cluster running here (said on the terminal) and no other
+    default cluster is configured, else None."""
+    from clusters import warm
+    from elements.core import config
+
+    found = warm.find() if config.get("cluster.default") == "local" else None
+    if found is None:
+        return None
+    console.print(f"cluster: the warm cluster at {found.address} (`sweepfit cluster down` stops it; "
+                  "--cluster local starts a new one)", highlight=False)
+    return "warm"
 
 
 @contextlib.contextmanager
@@ -206,6 +226,55 @@ def open_(
     for warning in caught:
         _warn(str(warning.message))
     typer.echo(str(tree))
+
+
+cluster_app = typer.Typer(
+    help="A warm local cluster kept running between runs: `sweepfit run` and `submit` use it while it is up.",
+    no_args_is_help=True)
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("up")
+def cluster_up(
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: one per core).")] = None,
+    idle_timeout: Annotated[Optional[float], typer.Option(
+        help="Seconds with no task before it stops itself; 0: never (default sweepfit.warm.idle-timeout, 3600).")] = None,
+) -> None:
+    """Start the warm cluster in the background (PyBaMM imported on its workers) and print where it is."""
+    from clusters import warm
+
+    try:
+        found, already = warm.start(n_workers=workers, idle_timeout=idle_timeout)
+    except RuntimeError as exc:
+        _fail(exc, code=DID_NOT_COMPLETE)
+    console.print(f"warm cluster {'already ' if already else ''}up: {found.describe()}", highlight=False)
+    console.print("`sweepfit run` and `sweepfit submit` use it until `sweepfit cluster down`", highlight=False)
+    typer.echo(found.address)
+
+
+@cluster_app.command("down")
+def cluster_down() -> None:
+    """Stop the warm cluster and its workers."""
+    from clusters import warm
+
+    found = warm.stop()
+    console.print(f"warm cluster at {found.address} stopped" if found else "no warm cluster was up", highlight=False)
+
+
+@cluster_app.command("status")
+def cluster_status(as_json: JsonOption = False) -> None:
+    """Where the warm cluster is; exit 1 when none is up."""
+    from dataclasses import asdict
+
+    from clusters import warm
+
+    found = warm.find()
+    if as_json:
+        typer.echo(json.dumps(asdict(found) if found else None))
+    else:
+        console.print(f"warm cluster up: {found.describe()}" if found
+                      else "no warm cluster is up (start one with `sweepfit cluster up`)", highlight=False)
+    raise typer.Exit(0 if found else 1)
 
 
 data_app = typer.Typer(help="The measurement store: import data once, use it as db:<id> in pipelines.",
@@ -361,12 +430,14 @@ def submit(
 ) -> None:
     """Start a pipeline, print its run id at once and exit; the run goes on without this process.
 
-    On a scheduler address the graph lives on that scheduler. For local, slurm and pbs a detached
-    driver process starts the cluster, runs the pipeline and closes the cluster when it ends.
+    On a scheduler address, or the warm cluster (used when it is up and --cluster is not given), the
+    graph lives on that scheduler. For local, slurm and pbs a detached driver process starts the
+    cluster, runs the pipeline and closes the cluster when it ends.
     """
     from orchestrator import runner
 
     try:
+        cluster = cluster or _warm_if_up()
         run_id = runner.submit(pipeline, cluster=cluster, store=store, profiles=profiles, force=no_cache, resume=resume)
     except (ValueError, OSError, TimeoutError) as exc:
         _fail(exc)

@@ -20,20 +20,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 from distributed import Client, wait
 from distributed.client import FuturesCancelledError
 
+import clusters
 from clusters import closing, profiles
 from elements import ELEMENTS
 from elements.core import config
 from elements.core.data import DataError, in_store
 from elements.core.status import Status
 from elements.objectives import ObjectiveKind
-from orchestrator import cache, dashboard, lineage, measurements
+from orchestrator import cache, dashboard, lineage, measurements, warmup
 from orchestrator import store as stores
 from orchestrator.evaluators import workers_of
 from orchestrator.graph import compile_pipeline
-from orchestrator.spec import Pipeline, load_pipeline
+from orchestrator.spec import Pipeline, load_pipeline, read
 from orchestrator.worker import Stopped
 
 _VERSIONED = ("sweepfit", "pybamm", "pybammsolvers", "dask", "distributed", "xarray", "zarr", "scipy", "numpy")
@@ -149,6 +152,35 @@ def _reopen(run_id: str, pipeline: Pipeline, keys: dict[str, str], store_root: A
     return Prepared(pipeline, path, attrs["run_id"], Path(attrs.get("base_dir", base)))
 
 
+def connect_early(source: Any, cluster: str | None, *, base_dir: str | Path | None = None,
+                  store_root: str | Path | None = None) -> Future | None:
+    """For a cluster that is already running (the warm one, an address): connect in a thread and send
+    the warm-up (:mod:`orchestrator.warmup`) at once, so that both overlap :func:`prepare` (which
+    imports PyBaMM to validate: 2-4 s). The future's client goes to :func:`execute` as ``connecting``;
+    if the run is never executed, :func:`discard` closes it. None for a cluster this process would
+    start: bad input never costs a cluster.
+    """
+    if not clusters.outlives_process(cluster):
+        return None
+
+    def connect() -> Client:
+        client = profiles.kind(cluster).client()
+        with contextlib.suppress(Exception):  # an unreadable pipeline: prepare says what is wrong with it
+            warmup.send(client, read(source), base_dir=_base_dir(source, base_dir), store=stores.root(store_root))
+        return client
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweepfit-connect")
+    future = pool.submit(connect)
+    pool.shutdown(wait=False)
+    return future
+
+
+def discard(connecting: Future | None) -> None:
+    """Close the client of :func:`connect_early` for a run that will not be executed."""
+    if connecting is not None and connecting.exception() is None:
+        connecting.result().close()
+
+
 def start(client: Client, run: Prepared) -> Any:
     """Record where a prepared run runs (scheduler, dashboard, sweepfit's pages there), then send its
     graph; the future."""
@@ -196,12 +228,15 @@ def execute(
     *,
     client: Client | None = None,
     cluster: str | None = None,
+    connecting: Future | None = None,
     on_start: Callable[[Client], None] = lambda client: None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Run a prepared run to its end on ``client`` (or a new client for ``cluster``) and return its
-    state (see ``store.read_attrs``). A cluster this call starts is closed when the run ends.
+    """Run a prepared run to its end on ``client`` (or a new client for ``cluster``, or the one
+    ``connecting`` from :func:`connect_early`) and return its state (see ``store.read_attrs``). A
+    cluster this call starts is closed when the run ends; on a client it makes, the workers start
+    building the first element's models at once (:mod:`orchestrator.warmup`).
 
     ``on_progress`` receives the run's state every ``sweepfit.run.poll`` seconds while it runs.
     """
@@ -209,10 +244,12 @@ def execute(
         stores.write_run(run.path, cluster=cluster or config.get("cluster.default"))
         dashboard.install()  # a scheduler this process starts gets sweepfit's pages
         try:
-            client = profiles.kind(cluster, **overrides).client()
+            client = connecting.result() if connecting else profiles.kind(cluster, **overrides).client()
         except Exception as exc:  # the cluster never started: say so in the run itself
             fail(run, f"cluster did not start: {type(exc).__name__}: {exc}")
             raise
+        if connecting is None:  # connect_early sent it already
+            warmup.send(client, run.pipeline.to_dict(), base_dir=run.base_dir, store=run.path.parent.parent)
         with closing(client):
             return execute(run, client=client, on_start=on_start, on_progress=on_progress)
     try:

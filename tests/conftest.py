@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,9 @@ import pytest
 # the environment variable reaches the `dask worker` processes tests start.
 os.environ["DASK_SWEEPFIT__SOLVE__COMPILE"] = "false"
 dask.config.set({"sweepfit.solve.compile": False})
+# A warm cluster the developer has up (`sweepfit cluster up`) is not the tests': they look for theirs elsewhere.
+os.environ["DASK_SWEEPFIT__WARM__FOLDER"] = os.path.join(tempfile.gettempdir(), f"sweepfit-tests-warm-{os.getpid()}")
+dask.config.set({"sweepfit.warm.folder": os.environ["DASK_SWEEPFIT__WARM__FOLDER"]})
 
 pytest_plugins = ["tests.slurm_fixture"]
 

@@ -79,7 +79,7 @@ def test_profiles_file_merges_into_dask_config(tmp_path, saved_config):
     with pytest.raises(ValueError, match="'broken': type must be one of .*, got None") as caught:
         profiles.resolve("broken")
     listed = re.search("one of (.*), got", str(caught.value)).group(1)  # in registration order
-    assert sorted(listed.split(", ")) == ["'address'", "'local'", "'pbs'", "'slurm'"]
+    assert sorted(listed.split(", ")) == ["'address'", "'local'", "'pbs'", "'slurm'", "'warm'"]
     with pytest.raises(FileNotFoundError, match="nowhere.yaml does not exist"):
         profiles.load_file(tmp_path / "nowhere.yaml")
 
