@@ -122,7 +122,7 @@ def test_two_identical_runs_at_once_compute_once(short_csv, tmp_path):
     bin_ = Path(sys.executable).parent
     store = tmp_path / "store"
     with dask_processes(tmp_path, "--nworkers", "2", "--nthreads", "1", workers=2) as (address, _):
-        (tmp_path / "fit.yaml").write_text(yaml.safe_dump(fit_pipeline(short_csv, popsize=6, maxiter=100, tol=0)))
+        (tmp_path / "fit.yaml").write_text(yaml.safe_dump(fit_pipeline(short_csv, popsize=6, maxiter=250, tol=0)))
 
         def submit() -> str:
             done = subprocess.run([bin_ / "sweepfit", "submit", "fit.yaml", "--cluster", address, "--store", "store"],
