@@ -26,6 +26,7 @@ from elements.fit.evaluation import build
 from elements.fit.spec import DataFitSpec, inputs
 from elements.preview import Preview
 from elements.priors import PriorTerm
+from elements.values import with_knots
 
 
 def run(spec: DataFitSpec, ctx: Context) -> Result:
@@ -86,7 +87,7 @@ def run(spec: DataFitSpec, ctx: Context) -> Result:
                      "R-hat": float(ds["rhat"][i]), "ESS": float(ds["ess"][i])}
                  for i, n in enumerate(names)} if "chain" in ds else {}
     return Result(
-        parameters={**ctx.parameters, **fitted},
+        parameters=with_knots({**ctx.parameters, **fitted}),  # fitted knots in the tables passed on
         datasets=datasets,
         summary=Summary(parameters=fitted, cost=found_cost, evaluations=int(ds.attrs["nfev"]), metrics=posterior,
                         iterations=sum(int(f.result.nit) for f in fits), converged=bool(ds.attrs["converged"]),

@@ -18,7 +18,7 @@ from elements.core.status import Summary
 from elements.direct_entries import DIRECT_ENTRIES
 from elements.element import ELEMENTS, Context, ElementType, Result
 from elements.schema import Strict, kind_of
-from elements.values import deserialised, is_serialised, is_table
+from elements.values import deserialised, is_serialised, is_table, shape_of
 
 # A summary lists an entry's values up to this many; a whole parameter set is counted instead.
 LISTED = 12
@@ -68,6 +68,10 @@ class EntrySpec(Strict):
     def all_values(self) -> dict[str, Any]:
         """The library entry's values, then those given by name."""
         return {**(self.function.values() if self.function else {}), **self.values}
+
+    def passed_tables(self, earlier: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """The tables it passes on, with their shapes (a later fit may fit their knots)."""
+        return {name: shape_of(value) for name, value in self.all_values().items() if is_table(value)}
 
     def provides(self) -> set[str]:
         """Names later elements may set or fit: the values', and those the library entry introduces."""

@@ -82,11 +82,14 @@ def parameter_values(name: str, model: str | None = None, options: dict[str, Any
 
 
 def unknown_parameters(
-    parameter_set: str, names: list[str], model: str | None = None, options: dict[str, Any] | None = None
+    parameter_set: str, names: list[str], model: str | None = None, options: dict[str, Any] | None = None,
+    *, tables: dict[str, tuple[int, ...] | None] | None = None,
 ) -> list[str]:
-    """Messages for names that the parameter set does not define (factors on its functions and the
-    initial SOC are defined: see :mod:`elements.values`)."""
-    return values.name_problems(parameter_values(parameter_set, model, options), names, of=parameter_set)
+    """Messages for names that the parameter set does not define (factors on its functions, the
+    initial SOC, and knots of its tables or of ``tables`` earlier elements pass on are defined: see
+    :mod:`elements.values`)."""
+    return values.name_problems(parameter_values(parameter_set, model, options), names, of=parameter_set,
+                                tables=tables)
 
 
 def replaced_functions(parameter_set: str, names: list[str]) -> list[str]:

@@ -13,6 +13,11 @@ Three kinds of name are not parameters of the set but act on them:
 - ``"<function> factor"`` multiplies a function-valued parameter: the model sees ``factor * f(*args)``,
   so a fit keeps the function's shape (Chen2020's exchange-current density, Ai2020's diffusivities) and
   the factor is one InputParameter, solvable in one batched IDAKLU call and differentiable.
+- ``"<table> knot <i>"`` is the i-th ``y`` value of a linear table (``"R0 [Ohm] knot 3"``; ``"knot i,j"`` in a
+  grid), the table passed on from upstream or the parameter set's: a fit of knots refits a table
+  against a whole test. Linear interpolation is linear in ``y``, so the model sees the table with
+  the fitted knots zeroed plus each knot times the interpolant of its unit vector: the knots are
+  InputParameters, solvable in one batched call and differentiable.
 - ``"Initial SOC"`` (or ``"Initial SOC [%]"``) sets both initial concentrations through the parameter
   set's stoichiometry windows, ``c0 = c_max * (x0 + soc * (x100 - x0))``, as PyBaMM's
   ``set_initial_state`` does; the windows are solved once, so a fitted SOC is an InputParameter too.
@@ -32,6 +37,7 @@ import numpy as np
 from elements.core.registry import unknown_name
 
 FACTOR = " factor"
+KNOT = " knot "
 SOC_SCALES = {"Initial SOC": 1.0, "Initial SOC [%]": 0.01}  # name -> to a fraction
 INITIAL_VOLTAGE = "Initial voltage [V]"  # ionworks' InitialVoltage entry: set_initial_state at that voltage
 # Where PyBaMM's equivalent-circuit functions (pybamm.EcmParameters) take the arguments a table can be
@@ -173,9 +179,62 @@ def factor_of(name: str, known: Iterable[str]) -> str | None:
     return None
 
 
-def name_problems(values: Any, names: Iterable[str], *, of: str) -> list[str]:
+def knot_of(name: str) -> tuple[str, tuple[int, ...]] | None:
+    """The table ``name`` is a knot of and the knot's index, ``(i,)`` in a table, ``(i, j)`` in a grid; None
+    for a name that is not ``"<table> knot <i>"``.
+
+    Examples
+    --------
+    >>> knot_of("R0 [Ohm] knot 3"), knot_of("R0 [Ohm] knot 3,1"), knot_of("R0 [Ohm]")
+    (('R0 [Ohm]', (3,)), ('R0 [Ohm]', (3, 1)), None)
+    """
+    base, found, index = name.rpartition(KNOT)
+    matched = re.fullmatch(r"(\d+)(?:\s*,\s*(\d+))?", index)
+    if not found or not base or matched is None:
+        return None
+    return base, tuple(int(i) for i in matched.groups() if i is not None)
+
+
+def table_of(value: Any) -> dict[str, Any] | None:
+    """``value`` as a table or grid: itself, or a parameter set's PyBaMM data ``(name, ([x], y))``; None
+    for anything else (a number, a function)."""
+    if is_table(value):
+        return dict(value)
+    if isinstance(value, tuple) and len(value) == 2 and len(value[1]) == 2 and len(value[1][0]) == 1:
+        return {"x": [float(v) for v in value[1][0][0]], "y": [float(v) for v in value[1][1]]}
+    return None
+
+
+def shape_of(found: Mapping[str, Any]) -> tuple[int, ...]:
+    """How many knots a table has, ``(n,)``, or a grid on each axis, ``(n, m)``.
+
+    Examples
+    --------
+    >>> shape_of(table([0, 0.5, 1], [1, 2, 3])), shape_of(grid_table([[0, 1], [0, 25]], [[1, 2], [3, 4]]))
+    ((3,), (2, 2))
+    """
+    return tuple(len(axis) for axis in found["x"]) if is_grid(found) else (len(found["x"]),)
+
+
+def knot_problem(name: str, shape: tuple[int, ...], *, where: str) -> str | None:
+    """A message for a knot ``name`` outside a table of ``shape`` (held ``where``), or None."""
+    base, index = knot_of(name)
+    if len(index) == len(shape) and all(0 <= i < n for i, n in zip(index, shape)):
+        return None
+    if len(shape) == 1:
+        return (f"{name!r}: {base!r} {where} is a table of {shape[0]} knots; valid: '{base}{KNOT}0' to "
+                f"'{base}{KNOT}{shape[0] - 1}' (0-based, in the order of its x)")
+    return (f"{name!r}: {base!r} {where} is a grid of {shape[0]} x {shape[1]} knots; valid: '{base}{KNOT}i,j' "
+            f"with i in 0-{shape[0] - 1} and j in 0-{shape[1] - 1} (0-based, in the order of its axes)")
+
+
+def name_problems(
+    values: Any, names: Iterable[str], *, of: str, tables: Mapping[str, tuple[int, ...] | None] | None = None
+) -> list[str]:
     """Messages for names that ``values`` (the parameter set ``of``) cannot take; factors and the initial
-    SOC are accepted, a factor on a number is not.
+    SOC are accepted, a factor on a number is not. A knot must be of a table: one of ``tables`` (those
+    earlier elements pass on, by name, with their shape, or None where only the run will tell) or of
+    the parameter set, within its shape.
 
     Examples
     --------
@@ -185,9 +244,13 @@ def name_problems(values: Any, names: Iterable[str], *, of: str) -> list[str]:
     "'Negative particle radius [m] factor': 'Negative particle radius [m]' is a number"
     """
     known = values.keys()
+    tables = tables or {}
     problems = []
     for name in names:
         if name in known or name in SOC_SCALES:
+            continue
+        if KNOT in name:
+            problems += _knot_problems(values, name, tables, of=of)
             continue
         base = factor_of(name, known)
         if base is None:
@@ -196,6 +259,26 @@ def name_problems(values: Any, names: Iterable[str], *, of: str) -> list[str]:
             problems.append(f"{name!r}: {base!r} is a number in {of} ({values[base]:.6g}), not a function; "
                             f"fit or set {base!r} itself (a factor multiplies a function-valued parameter)")
     return problems
+
+
+def _knot_problems(values: Any, name: str, tables: Mapping[str, tuple[int, ...] | None], *, of: str) -> list[str]:
+    knot = knot_of(name)
+    if knot is None:
+        return [f"{name!r}: a knot is named '<table>{KNOT}<i>' with i its 0-based index (or 'i,j' in a grid), as "
+                f"'R0 [Ohm]{KNOT}3'"]
+    base = knot[0]
+    if base in tables:
+        shape, where = tables[base], "upstream"
+    elif base in values.keys() and (found := table_of(values[base])) is not None:
+        shape, where = shape_of(found), f"in {of}"
+    else:
+        what = "not a parameter" if base not in values.keys() else (
+            "a function" if is_function(values[base]) else f"the number {values[base]:.6g}")
+        return [f"{name!r}: {base!r} is {what} in {of} and no earlier element passes on a table for it; a knot is "
+                f"a value of a table: put an ECMTables (or an entry with a table for {base!r}) before this "
+                f"element, or fit {base!r} itself"]
+    problem = None if shape is None else knot_problem(name, shape, where=where)
+    return [] if problem is None else [problem]
 
 
 def replaced_functions(values: Any, names: Iterable[str], *, of: str) -> list[str]:
@@ -220,13 +303,16 @@ def apply(values: Any, given: Mapping[str, Any], *, inputs: Iterable[str] = (), 
 
     inputs = tuple(inputs)
     known = set(values.keys())
+    knots = [n for n in (*given, *inputs) if n not in known and knot_of(n) is not None]
+    tables = _knotted_tables(values, given, inputs, knots)
     soc = next((n for n in SOC_SCALES if n not in known and (n in given or n in inputs)), None)
-    _put(values, {k: v for k, v in given.items() if k not in inputs}, known)
+    _put(values, {k: v for k, v in given.items() if k not in inputs and k not in knots and k not in tables}, known)
+    values.update(tables, check_already_exists=False)
     if INITIAL_VOLTAGE in given and INITIAL_VOLTAGE not in known:
         values.set_initial_state(f"{float(given[INITIAL_VOLTAGE])} V",
                                  options=pybamm.BatteryModelOptions(dict(options or {})))
     windows = _windows(values, options) if soc is not None else {}
-    _put(values, {n: pybamm.InputParameter(n) for n in inputs}, known)
+    _put(values, {n: pybamm.InputParameter(n) for n in inputs if n not in knots}, known)
     if soc is not None:
         fraction = SOC_SCALES[soc] * (pybamm.InputParameter(soc) if soc in inputs else float(given[soc]))
         for e, (empty, full) in windows.items():
@@ -234,6 +320,86 @@ def apply(values: Any, given: Mapping[str, Any], *, inputs: Iterable[str] = (), 
             scale = c_max if isinstance(c_max, numbers.Number) else pybamm.Parameter(MAX_CONCENTRATION[e])
             values[INITIAL_CONCENTRATION[e]] = scale * (empty + fraction * (full - empty))
     return values
+
+
+def with_knots(found: Mapping[str, Any]) -> dict[str, Any]:
+    """``found`` with each knot's value (``"R0 [Ohm] knot 3": 0.011``) in the table of ``found`` it is a
+    knot of: a fit of knots passes on the tables it refitted.
+
+    Examples
+    --------
+    >>> with_knots({"R0 [Ohm]": table([0, 1], [0.02, 0.01]), "R0 [Ohm] knot 1": 0.012})["R0 [Ohm]"]["y"]
+    [0.02, 0.012]
+    """
+    out = dict(found)
+    for name, value in found.items():
+        knot = knot_of(name)
+        if knot is not None and is_table(out.get(knot[0])):
+            y = np.array(out[knot[0]]["y"], dtype=float)
+            y[knot[1]] = value
+            out[knot[0]] = {**out[knot[0]], "y": y.tolist()}
+    return out
+
+
+def passed_value(found: Mapping[str, Any], name: str) -> Any:
+    """The value ``found`` passes on for ``name``: its own, or for a knot the value at that knot of its
+    table (a refit of a table starts from it); None when there is none."""
+    if name in found:
+        return found[name]
+    knot = knot_of(name)
+    if knot is None or not is_table(found.get(knot[0])):
+        return None
+    y = np.asarray(found[knot[0]]["y"], dtype=float)
+    return float(y[knot[1]]) if knot_problem(name, y.shape, where="") is None else None
+
+
+def _knotted_tables(values: Any, given: Mapping[str, Any], inputs: tuple[str, ...],
+                    knots: list[str]) -> dict[str, Callable[..., Any]]:
+    """The tables some of whose knots are given or fitted, as functions of their arguments."""
+    import pybamm
+
+    at: dict[str, dict[tuple[int, ...], Any]] = {}
+    for name in knots:
+        base, index = knot_of(name)
+        at.setdefault(base, {})[index] = pybamm.InputParameter(name) if name in inputs else float(given[name])
+    found = {}
+    for base, knotted in at.items():
+        held = given[base] if base in given else values[base] if base in values.keys() else None
+        tabulated = table_of(held)
+        if tabulated is None:
+            raise ValueError(f"'{base}{KNOT}...': {base!r} is {'not given' if held is None else 'not a table'} here; "
+                             f"a knot is a value of a table: pass on a table for {base!r} (ECMTables, an entry) "
+                             f"before fitting its knots")
+        found[base] = _knotted(base, tabulated, knotted)
+    return found
+
+
+def _knotted(name: str, found: Mapping[str, Any], at: Mapping[tuple[int, ...], Any]) -> Callable[..., Any]:
+    """The table ``found`` with the values ``at`` its knots: numbers replace the knots' y; for symbols (the
+    fitted knots), the table with them zeroed plus each symbol times the interpolant of its unit vector,
+    which linear interpolation makes exactly the table with them in place."""
+    if found.get("interpolator", "linear") != "linear":
+        raise ValueError(f"the knots of {name!r} are fitted, but its table interpolates {found['interpolator']!r}; "
+                         f"knots are fitted in a linear table: make it with interpolator: linear")
+    y = np.array(found["y"], dtype=float)
+    for index in at:
+        problem = knot_problem(f"{name}{KNOT}{','.join(map(str, index))}", y.shape, where="here")
+        if problem is not None:
+            raise ValueError(problem)
+    symbols = {index: v for index, v in at.items() if not isinstance(v, numbers.Number)}
+    for index, v in at.items():
+        y[index] = 0.0 if index in symbols else v
+    rest = _interpolant(name, {**found, "y": y})
+    hats = []
+    for index, symbol in symbols.items():
+        unit = np.zeros_like(y)
+        unit[index] = 1.0
+        hats.append((symbol, _interpolant(f"{name} knot {index}", {**found, "y": unit})))
+
+    def tabulated(*args: Any) -> Any:
+        return sum((symbol * hat(*args) for symbol, hat in hats), rest(*args))
+
+    return tabulated
 
 
 def _put(values: Any, found: Mapping[str, Any], known: set[str]) -> None:
@@ -336,6 +502,7 @@ def _windows(values: Any, options: Any) -> dict[str, tuple[float, float]]:
     return {"negative": (float(x0), float(x100)), "positive": (float(y0), float(y100))}
 
 
-__all__ = ["ARGUMENTS", "FACTOR", "SOC_SCALES", "apply", "deserialised", "factor_of", "grid_table", "is_function",
-           "is_grid", "is_serialised", "is_table", "key_numbers", "name_problems", "per_key", "replaced_functions",
-           "serialised", "table"]
+__all__ = ["ARGUMENTS", "FACTOR", "KNOT", "SOC_SCALES", "apply", "deserialised", "factor_of", "grid_table",
+           "is_function", "is_grid", "is_serialised", "is_table", "key_numbers", "knot_of", "knot_problem",
+           "name_problems", "passed_value", "per_key", "replaced_functions", "serialised", "shape_of", "table",
+           "table_of", "with_knots"]

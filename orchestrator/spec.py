@@ -113,6 +113,7 @@ def load_pipeline(source: str | Path | dict[str, Any] | Pipeline) -> Pipeline:
         problems += _problems(exc)
     validated: dict[str, Any] = {}
     upstream: set[str] = set()  # names set by the entries so far: later elements may fit them
+    tables: dict[str, Any] = {}  # tables the elements so far pass on, with their shape: later elements may fit knots
     for name, element in (elements or {}).items() if isinstance(elements, dict) else []:
         path = f"elements.{name}"
         if not isinstance(element, dict):
@@ -123,11 +124,14 @@ def load_pipeline(source: str | Path | dict[str, Any] | Pipeline) -> Pipeline:
             problems.append((f"{path}.element_type", unknown_name("element_type", kind, ELEMENTS)))
             continue
         try:
-            validated[name] = ELEMENTS[kind].spec.model_validate(element, context={"upstream": frozenset(upstream)})
+            validated[name] = ELEMENTS[kind].spec.model_validate(
+                element, context={"upstream": frozenset(upstream), "tables": dict(tables)})
         except ValidationError as exc:
             problems += _problems(exc, prefix=path)
         else:
             upstream |= getattr(validated[name], "provides", set)()
+            if hasattr(validated[name], "passed_tables"):
+                tables.update(validated[name].passed_tables(validated))
     if problems:
         raise SpecError(problems)
     return Pipeline(project=raw.get("project", "default"), name=raw.get("name"), elements=validated)

@@ -18,7 +18,7 @@ from elements.core.status import Summary
 from elements.element import Result
 from elements.pulses import chosen_pulses, pulse_bounds
 from elements.schema import ModelSpec, ParameterSetName
-from elements.values import grid_table, is_grid, is_table, table
+from elements.values import grid_table, is_grid, is_table, key_numbers, table
 
 OCV, R0 = "Open-circuit voltage [V]", "R0 [Ohm]"
 
@@ -57,6 +57,10 @@ class HPPCTables(_EcmCalculation):
     rest_current: float = Field(1e-3, gt=0, description="below this |current| [A] the cell rests")
     tables: list[Literal["Open-circuit voltage [V]", "R0 [Ohm]"]] = Field(default_factory=lambda: [OCV, R0],
                                                                          min_length=1)
+
+    def passed_tables(self, earlier: dict[str, Any]) -> dict[str, None]:
+        """The tables it passes on; how many SOCs they have, the data will tell."""
+        return dict.fromkeys(self.tables)
 
     def measurement(self, base_dir: Path) -> Measurement:
         found = load_measurements(self.data, base_dir=base_dir)
@@ -127,6 +131,16 @@ class ECMTables(_EcmCalculation):
             raise ValueError(f"argument {value} must name the two parts of a key, each once: "
                              "[SoC, 'Cell temperature [degC]'] or ['Cell temperature [degC]', SoC]")
         return value
+
+    def passed_tables(self, earlier: dict[str, Any]) -> dict[str, tuple[int, ...] | None]:
+        """The tables it passes on, each with a knot per distinct number of the array fit's keys (on each
+        axis, for pairs); a key whose fit fails leaves a table one knot short, which the run checks."""
+        fit = earlier.get(self.fit)
+        keys = [key_numbers(k) for k in getattr(fit, "objectives", {})]
+        names = self.parameters or list(getattr(fit, "parameters", {}))
+        if not keys or None in keys or len({len(k) for k in keys}) != 1:
+            return dict.fromkeys(names)
+        return dict.fromkeys(names, tuple(len({k[i] for k in keys}) for i in range(len(keys[0]))))
 
     def derive_from(self, upstream: dict[str, Any], values: Any, base_dir: Path) -> Result:
         prefix = f"{self.fit}/"

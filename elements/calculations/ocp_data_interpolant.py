@@ -79,6 +79,10 @@ class OCPDataInterpolant(CalculationSpec):
                         tolerance=self.tolerance, monotonic=self.monotonic, label=m.source)
         return {m.source: m.sha256}
 
+    def passed_tables(self, earlier: dict[str, Any]) -> dict[str, None]:
+        """The OCP table it passes on; its knots are fixed when the data are read."""
+        return {ocp_name(self.electrode, direction=self.direction, phase=self.phase): None}
+
     def derive(self, values: Any, base_dir: Path) -> Result:
         m = self.measurement(base_dir)
         x, y = m.frame[STOICHIOMETRY].to_numpy(dtype=float), m.voltage.astype(float)

@@ -19,6 +19,7 @@ from elements.objectives import OBJECTIVES, ionworks_fit, legacy
 from elements.optimizers import OPTIMIZERS, by_method
 from elements.priors import Prior, PriorKind
 from elements.schema import ParameterSpec, Strict, kind_of
+from elements.values import KNOT, passed_value
 
 DEFAULT_OPTIMIZER = "ScipyDifferentialEvolution"
 PRIOR = TypeAdapter(PriorKind)
@@ -139,7 +140,11 @@ class DataFitSpec(Strict):
         noise = self.noise_parameters
         model = [n for n in self.parameters if n not in noise]
         upstream = (info.context or {}).get("upstream", ())  # names an earlier entry sets or introduces
-        found = {m for o in self.objectives.values() for m in o.unknown_parameters([n for n in model if n not in upstream])}
+        tables = (info.context or {}).get("tables", {})  # tables earlier elements pass on, with their shapes
+        checked = [n for n in model if n not in upstream]
+        knots = [n for n in checked if KNOT in n]
+        found = {m for o in self.objectives.values()
+                 for m in [*o.unknown_parameters([n for n in checked if n not in knots]), *o.unknown_knots(knots, tables)]}
         for source, names in (("priors", self.priors or {}), ("initial_guesses", self._guesses())):
             found |= {f"{source}: {unknown_name('fitted parameter', n, self.parameters)}"
                       for n in names if n not in self.parameters}
@@ -234,9 +239,9 @@ class DataFitSpec(Strict):
         """The given start points in search space, one row each: ``initial_guesses``, or the
         parameters' initial values when all have one. A parameter without an initial value starts
         from the value an earlier element passed down, where that lies within its bounds: a fit
-        that refines what an earlier one found starts there."""
+        that refines what an earlier one found starts there (a knot, at its table's value there)."""
         params = [self.parameters[n] for n in names]
-        initial = [p.initial_value if p.initial_value is not None else _within(p, (upstream or {}).get(n))
+        initial = [p.initial_value if p.initial_value is not None else _within(p, passed_value(upstream or {}, n))
                    for n, p in zip(names, params)]
         guesses = self.initial_guesses
         if guesses is None:

@@ -103,6 +103,11 @@ class ObjectiveKind(Kind):
         """Messages for fitted parameter names this objective's model cannot take."""
         return []
 
+    def unknown_knots(self, names: list[str], tables: dict[str, tuple[int, ...] | None]) -> list[str]:
+        """Messages for fitted knots of tables (``"R0 [Ohm] knot 3"``) this objective's model cannot take,
+        ``tables`` being those earlier elements pass on with their shapes (None: known when it runs)."""
+        return self.unknown_parameters(names)
+
     def implausible(self, name: str, base_dir: Path) -> list[str]:
         """Warnings, before anything is solved, about data the model cannot follow (the run goes on)."""
         return []

@@ -165,6 +165,9 @@ class CurrentDriven(ObjectiveKind):
     def unknown_parameters(self, names: list[str]) -> list[str]:
         return unknown_parameters(self.parameter_set, names, self.model.type, self.model.options)
 
+    def unknown_knots(self, names: list[str], tables: dict[str, tuple[int, ...] | None]) -> list[str]:
+        return unknown_parameters(self.parameter_set, names, self.model.type, self.model.options, tables=tables)
+
     def fixed(
         self, name: str, m: Measurement, *, inputs: tuple[str, ...], existing: dict[str, float]
     ) -> dict[str, float]:

@@ -68,6 +68,9 @@ class Resistance(ObjectiveKind):
     def unknown_parameters(self, names: list[str]) -> list[str]:
         return unknown_parameters(self.parameter_set, names, self.model.type, self.model.options)
 
+    def unknown_knots(self, names: list[str], tables: dict[str, tuple[int, ...] | None]) -> list[str]:
+        return unknown_parameters(self.parameter_set, names, self.model.type, self.model.options, tables=tables)
+
     def build(
         self, name: str, *, inputs: tuple[str, ...], existing: dict[str, Any], cost: Cost, base_dir: Path
     ) -> list[CircuitResistance]:
