@@ -8,7 +8,7 @@ temperature), a 2-D PyBaMM Interpolant of the two arguments it names, or as a
 **function** in PyBaMM's own serialised form (what ``ParameterValues.to_json()`` and ionworks-schema
 write: ``{"name": ..., "func_name": ..., "func_args": [...], "children": [...], "$type": ...}``), read
 back with PyBaMM's serialiser. Being plain JSON, all three are stored and hashed as they are written.
-Three kinds of name are not parameters of the set but act on them:
+Four kinds of name are not parameters of the set but act on them:
 
 - ``"<function> factor"`` multiplies a function-valued parameter: the model sees ``factor * f(*args)``,
   so a fit keeps the function's shape (Chen2020's exchange-current density, Ai2020's diffusivities) and
@@ -382,8 +382,9 @@ def _knotted(name: str, found: Mapping[str, Any], at: Mapping[tuple[int, ...], A
         raise ValueError(f"the knots of {name!r} are fitted, but its table interpolates {found['interpolator']!r}; "
                          f"knots are fitted in a linear table: make it with interpolator: linear")
     y = np.array(found["y"], dtype=float)
+    names = {index: f"{name}{KNOT}{','.join(map(str, index))}" for index in at}
     for index in at:
-        problem = knot_problem(f"{name}{KNOT}{','.join(map(str, index))}", y.shape, where="here")
+        problem = knot_problem(names[index], y.shape, where="here")
         if problem is not None:
             raise ValueError(problem)
     symbols = {index: v for index, v in at.items() if not isinstance(v, numbers.Number)}
@@ -394,7 +395,7 @@ def _knotted(name: str, found: Mapping[str, Any], at: Mapping[tuple[int, ...], A
     for index, symbol in symbols.items():
         unit = np.zeros_like(y)
         unit[index] = 1.0
-        hats.append((symbol, _interpolant(f"{name} knot {index}", {**found, "y": unit})))
+        hats.append((symbol, _interpolant(names[index], {**found, "y": unit})))
 
     def tabulated(*args: Any) -> Any:
         return sum((symbol * hat(*args) for symbol, hat in hats), rest(*args))

@@ -67,3 +67,76 @@ def test_the_voltages_sensitivity_to_a_knot_is_its_finite_difference():
     np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-7)
     # -5 A times the knot's weight: 1 at 50 % SOC (180 s in), 1/2 at 55 % and 45 % (360 s), 0 from 40 % on
     np.testing.assert_allclose(found[[0, 18, 36, 60]], [-2.5, -5.0, -2.5, 0.0], atol=1e-6)
+
+
+SOCS = [0.9, 0.7, 0.5, 0.3]  # 1C between the pulses: the SOC moves through every knot from 0.3 to 0.9
+FITTED = range(3, 10)
+MODEL = {"type": "ECM", "options": {"rc pairs": 2}}
+
+
+@pytest.fixture(scope="module")
+def hppc(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The 2-RC cell's HPPC test at four SOCs (7,000 s), 0.1 mV of noise."""
+    path = tmp_path_factory.mktemp("refit") / "hppc.csv"
+    synthetic_hppc(values=CELL, socs=SOCS, capacity=5.0).to_csv(path, index=False)
+    return path
+
+
+def refit(data: Path, tables: dict) -> dict:
+    """``tables`` as an earlier element passes them on, the whole test's voltage with them, their R0 knots refitted
+    against the whole test, and its voltage again with the refitted tables."""
+    whole = {"whole test": {"type": "CurrentDriven", "data": f"file:{data}", "initial_state": "from data",
+                            "model": MODEL, "parameters": FIXED}}
+    return {"elements": {
+        "tables": {"element_type": "entry", "values": tables},
+        "before": {"element_type": "validation", "objectives": whole},
+        "refit": {"element_type": "data_fit", "objectives": whole, "optimizer": {"type": "ScipyLeastSquares"},
+                  "parameters": {f"{R0} knot {i}": {"bounds": [1e-3, 0.05], "transform": "log10"} for i in FITTED}},
+        "after": {"element_type": "validation", "objectives": whole},
+    }}
+
+
+def test_a_whole_test_refit_of_r0s_knots_corrects_per_pulse_tables(hppc, tmp_path):
+    truth = np.array(CELL[R0]["y"])
+    off = truth * (1 + 0.15 * (-1) ** np.arange(len(truth)))  # per-pulse values 15 % off, alternately high and low
+    info = run_serially(refit(hppc, {**CELL, R0: table(SOC_GRID, off, argument="SoC")}), tmp_path)
+    assert info["status"] == "completed", info
+    elements = info["elements"]
+    rmse = {when: elements[when]["summary"]["metrics"]["whole test"]["RMSE"] for when in ("before", "after")}
+    found = np.array(elements["refit"]["parameters"][R0]["y"])  # the refitted knots in the table passed on
+    errors = np.abs(found[FITTED] / truth[FITTED] - 1)
+    print(f"RMSE {rmse['before'] * 1e3:.3f} -> {rmse['after'] * 1e3:.3f} mV; knot errors {np.round(errors * 100, 2)} %")
+    assert rmse["before"] > 1e-3 and rmse["after"] < 1.5e-4  # from millivolts to the 0.1 mV noise
+    assert np.all(errors < 0.01)
+    np.testing.assert_array_equal(np.delete(found, FITTED), np.delete(off, FITTED))  # knots not fitted kept
+    assert [elements["refit"]["summary"]["parameters"][f"{R0} knot {i}"] for i in FITTED] == found[FITTED].tolist()
+    again = run_serially(refit(hppc, {**CELL, R0: table(SOC_GRID, off, argument="SoC")}), tmp_path)
+    assert all("cached_from" in e for e in again["elements"].values())  # knots hash and store as any parameter
+    assert again["elements"]["refit"]["parameters"][R0] == elements["refit"]["parameters"][R0]
+
+
+def per_pulse(data: str, knots: dict[str, dict]) -> dict:
+    """An array fit at four SOCs, its tables, and a fit of ``knots``."""
+    objective = {"type": "CurrentDriven", "data": data, "model": MODEL}
+    return {"elements": {
+        "pulses": {"element_type": "array_data_fit", "objectives": {str(s): objective for s in SOCS},
+                   "parameters": {R0: {"bounds": [1e-3, 0.1]}}},
+        "tables": {"element_type": "calculation", "calculation": "ECMTables", "fit": "pulses"},
+        "refit": {"element_type": "data_fit", "objectives": {"whole": objective}, "parameters": knots},
+    }}
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    (f"{R0} knot 4", f"'{R0} knot 4': '{R0}' upstream is a table of 4 knots; valid: '{R0} knot 0' to '{R0} knot 3'"),
+    (f"{R0} knot 1,2", f"'{R0} knot 1,2': '{R0}' upstream is a table of 4 knots; valid: '{R0} knot 0' to"),
+    ("R1 [Ohm] knot 0", "'R1 [Ohm] knot 0': 'R1 [Ohm]' is a function in ECM_Example and no earlier element passes "
+                        "on a table for it; a knot is a value of a table: put an ECMTables"),
+    ("R7 [Ohm] knot 0", "'R7 [Ohm] knot 0': 'R7 [Ohm]' is not a parameter in ECM_Example"),
+    (f"{R0} knot first", f"'{R0} knot first': a knot is named '<table> knot <i>' with i its 0-based index"),
+])
+def test_a_knot_without_its_table_is_a_spec_error_naming_it(name, message):
+    with pytest.raises(SpecError) as raised:
+        load_pipeline(per_pulse("file:hppc.csv", {name: {"bounds": [1e-3, 0.1]}}))
+    [(path, found)] = raised.value.problems
+    assert path == "elements.refit" and message in found, found
+    load_pipeline(per_pulse("file:hppc.csv", {f"{R0} knot 3": {"bounds": [1e-3, 0.1]}}))  # the last knot is valid
