@@ -15,7 +15,7 @@ per SOC sharing both parameters, 1 % noise, DE) on the same cluster: its wall an
 
 PyBOP needs numpy<2.4, so it lives in its own virtual environment:
 
-    python benchmarks/physics_eis.py [--workers 2] [--pybop-python /work/pybop-venv/bin/python]
+    python benchmarks/physics_eis.py [--workers 2] [--pybop-python .bench-venv/pybop/bin/python]
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def five_soc_fit(client: object, folder: Path) -> tuple[float, dict, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pybop-python", default="/work/pybop-venv/bin/python")
+    parser.add_argument("--pybop-python", default=".bench-venv/pybop/bin/python")
     parser.add_argument("--pybop", action="store_true", help=argparse.SUPPRESS)  # the subprocess: X on stdin
     args = parser.parse_args()
     if args.pybop:

@@ -5,15 +5,19 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Any
-
-from distributed import Client, fire_and_forget
+from typing import TYPE_CHECKING, Any
 
 import clusters
 from clusters.remote import cancel_keys, reachable, remote_client
 from elements.core.status import Status
-from orchestrator import driver, lifecycle, liveness
+from orchestrator import liveness
 from orchestrator import store as stores
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+# run and submit import the lifecycle (PyBaMM, bokeh, the elements) when called: `sweepfit status`,
+# polled every second by scripts, reads a run's record through get() in a third of the time without them.
 
 
 def run(
@@ -53,6 +57,8 @@ def run(
     >>> info = run("examples/demo.yaml")  # doctest: +SKIP
     >>> info["elements"]["fit"]["summary"]["parameters"]  # doctest: +SKIP
     """
+    from orchestrator import lifecycle
+
     if client is None:
         clusters.profiles.kind(cluster)  # a bad cluster name fails before the run exists
     prepared = lifecycle.prepare(pipeline, store_root=store, base_dir=base_dir, force=force, resume=resume)
@@ -85,6 +91,10 @@ def submit(
     >>> get(run_id)["status"]  # doctest: +SKIP
     'running'
     """
+    from distributed import fire_and_forget
+
+    from orchestrator import driver, lifecycle
+
     if profiles is not None:
         clusters.profiles.load_file(profiles)
     detached = client is None and not clusters.outlives_process(cluster)  # checks the cluster name first
