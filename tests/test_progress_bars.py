@@ -19,7 +19,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 def _pipeline(data) -> dict:
-    spec = fit_pipeline(data, popsize=4, maxiter=12, polish=False, tol=0)
+    spec = fit_pipeline(data, popsize=10, maxiter=12, polish=False, tol=0)
     del spec["elements"]["check"]
     spec["elements"]["grid"] = {
         "element_type": "sweep", "model": {"type": "SPM"}, "protocol": {"current": 5.0, "duration": 600.0},
